@@ -1,0 +1,74 @@
+/* Configuration: per-server and per-directory records, directive setters,
+ * and accessors that apply the defaults (glue). */
+#ifndef SSE_CONF_H
+#define SSE_CONF_H
+
+#include <httpd.h>
+#include <http_config.h>
+
+#include "sse_curl.h"
+#include "sse_limits.h"
+
+#define SSE_DEFAULT_UPSTREAM        "https://api.openai.com/v1"
+#define SSE_DEFAULT_MODEL           "gpt-4o-mini"
+#define SSE_DEFAULT_HEARTBEAT       apr_time_from_sec(15)
+#define SSE_DEFAULT_RETRY_MS        3000
+#define SSE_DEFAULT_CONNECT_TIMEOUT apr_time_from_sec(10)
+#define SSE_DEFAULT_IDLE_TIMEOUT    apr_time_from_sec(120)
+#define SSE_DEFAULT_MAX_BODY        65536
+#define SSE_DEFAULT_MAX_PROMPT      32768
+#define SSE_DEFAULT_MAX_LINE        (1024 * 1024)
+#define SSE_DEFAULT_MAX_STREAMS     0
+
+/* Process-wide state, set up by the post_config and child_init hooks and
+ * shared by every server_rec's config. */
+typedef struct sse_runtime_t {
+    int max_streams;                        /* -1 = unset */
+    sse_stream_counter_t *streams;          /* parent, shared memory */
+    sse_curl_pool_t *curl_pool;             /* per child */
+} sse_runtime_t;
+
+typedef struct sse_srv_conf_t {
+    sse_runtime_t *rt;
+} sse_srv_conf_t;
+
+typedef struct sse_dir_conf_t {
+    const char *upstream;                   /* base URL, no trailing '/' */
+    const char *api_key;                    /* read at startup */
+    const char *api_key_source;             /* for error messages */
+    const char *model;
+    const char *system_prompt;
+    const char *proxy;
+    int stream_usage;                       /* -1 = unset */
+    apr_interval_time_t heartbeat;          /* -1 = unset, 0 = off */
+    int retry_ms;
+    apr_interval_time_t connect_timeout;
+    apr_interval_time_t idle_timeout;
+    apr_off_t max_body;
+    apr_off_t max_prompt;
+    apr_off_t max_line;
+} sse_dir_conf_t;
+
+extern const command_rec sse_conf_cmds[];
+
+void *sse_conf_create_dir(apr_pool_t *p, char *dir);
+void *sse_conf_merge_dir(apr_pool_t *p, void *base, void *add);
+void *sse_conf_create_srv(apr_pool_t *p, server_rec *s);
+void *sse_conf_merge_srv(apr_pool_t *p, void *base, void *add);
+
+sse_runtime_t *sse_conf_runtime(server_rec *s);
+sse_dir_conf_t *sse_conf_dir(request_rec *r);
+
+const char *sse_conf_upstream(const sse_dir_conf_t *dc);
+const char *sse_conf_model(const sse_dir_conf_t *dc);
+int sse_conf_stream_usage(const sse_dir_conf_t *dc);
+apr_interval_time_t sse_conf_heartbeat(const sse_dir_conf_t *dc);
+int sse_conf_retry_ms(const sse_dir_conf_t *dc);
+apr_interval_time_t sse_conf_connect_timeout(const sse_dir_conf_t *dc);
+apr_interval_time_t sse_conf_idle_timeout(const sse_dir_conf_t *dc);
+apr_off_t sse_conf_max_body(const sse_dir_conf_t *dc);
+apr_off_t sse_conf_max_prompt(const sse_dir_conf_t *dc);
+apr_off_t sse_conf_max_line(const sse_dir_conf_t *dc);
+int sse_conf_max_streams(const sse_runtime_t *rt);
+
+#endif

@@ -1,0 +1,22 @@
+/* Directive names, one macro each: the command table, error texts and the
+ * guards in t/guards/ all use these. */
+#ifndef SSE_DIRECTIVES_H
+#define SSE_DIRECTIVES_H
+
+#define SSE_CMD_UPSTREAM        "SSEAssistantUpstream"
+#define SSE_CMD_API_KEY_FILE    "SSEAssistantAPIKeyFile"
+#define SSE_CMD_API_KEY_ENV     "SSEAssistantAPIKeyEnv"
+#define SSE_CMD_MODEL           "SSEAssistantModel"
+#define SSE_CMD_SYSTEM_PROMPT   "SSEAssistantSystemPrompt"
+#define SSE_CMD_STREAM_USAGE    "SSEAssistantStreamUsage"
+#define SSE_CMD_PROXY           "SSEAssistantProxy"
+#define SSE_CMD_HEARTBEAT       "SSEAssistantHeartbeat"
+#define SSE_CMD_RETRY           "SSEAssistantRetry"
+#define SSE_CMD_CONNECT_TIMEOUT "SSEAssistantConnectTimeout"
+#define SSE_CMD_IDLE_TIMEOUT    "SSEAssistantIdleTimeout"
+#define SSE_CMD_MAX_BODY        "SSEAssistantMaxBody"
+#define SSE_CMD_MAX_PROMPT      "SSEAssistantMaxPrompt"
+#define SSE_CMD_MAX_LINE        "SSEAssistantMaxLineBytes"
+#define SSE_CMD_MAX_STREAMS     "SSEAssistantMaxStreams"
+
+#endif

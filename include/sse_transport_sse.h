@@ -1,0 +1,20 @@
+/* The text/event-stream sink over httpd's output filters (glue). */
+#ifndef SSE_TRANSPORT_SSE_H
+#define SSE_TRANSPORT_SSE_H
+
+#include <httpd.h>
+
+#include "sse_sink.h"
+
+/* Sets the response headers (and switches compression off for this
+ * response only); nothing is sent yet. */
+sse_sink_t *sse_transport_sse_create(request_rec *r, const char *msgid,
+                                     apr_interval_time_t heartbeat);
+
+/* Sends the headers, "retry:" and an opening comment, flushed. */
+apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms);
+
+/* 1 when the client went away (a write failed or the connection aborted). */
+int sse_transport_sse_client_gone(sse_sink_t *sink);
+
+#endif

@@ -1,0 +1,24 @@
+/* mod_sse_assistant: streams LLM answers to browsers over Server-Sent
+ * Events. The module record, the command table and hook registration;
+ * everything else lives in modules/. */
+#include <httpd.h>
+#include <http_config.h>
+
+#include "sse_conf.h"
+#include "sse_handler.h"
+
+static void sse_register_hooks(apr_pool_t *p)
+{
+    sse_handler_register_hooks(p);
+}
+
+AP_DECLARE_MODULE(sse_assistant) = {
+    STANDARD20_MODULE_STUFF,
+    sse_conf_create_dir,
+    sse_conf_merge_dir,
+    sse_conf_create_srv,
+    sse_conf_merge_srv,
+    sse_conf_cmds,
+    sse_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

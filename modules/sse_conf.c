@@ -1,0 +1,483 @@
+/* Directives, config records and their defaults. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_file_io.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+
+#include "sse_conf.h"
+#include "sse_directives.h"
+#include "sse_private.h"
+
+#define UNSET -1
+
+void *sse_conf_create_dir(apr_pool_t *p, char *dir)
+{
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->stream_usage = UNSET;
+    dc->heartbeat = UNSET;
+    dc->retry_ms = UNSET;
+    dc->connect_timeout = UNSET;
+    dc->idle_timeout = UNSET;
+    dc->max_body = UNSET;
+    dc->max_prompt = UNSET;
+    dc->max_line = UNSET;
+    return dc;
+}
+
+#define MERGE_PTR(f) dc->f = add->f ? add->f : base->f
+#define MERGE_NUM(f) dc->f = add->f != UNSET ? add->f : base->f
+
+void *sse_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_dir_conf_t *base = basev, *add = addv;
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    MERGE_PTR(upstream);
+    MERGE_PTR(model);
+    MERGE_PTR(system_prompt);
+    MERGE_PTR(proxy);
+    if (add->api_key_source) {
+        dc->api_key = add->api_key;
+        dc->api_key_source = add->api_key_source;
+    }
+    else {
+        dc->api_key = base->api_key;
+        dc->api_key_source = base->api_key_source;
+    }
+    MERGE_NUM(stream_usage);
+    MERGE_NUM(heartbeat);
+    MERGE_NUM(retry_ms);
+    MERGE_NUM(connect_timeout);
+    MERGE_NUM(idle_timeout);
+    MERGE_NUM(max_body);
+    MERGE_NUM(max_prompt);
+    MERGE_NUM(max_line);
+    return dc;
+}
+
+void *sse_conf_create_srv(apr_pool_t *p, server_rec *s)
+{
+    sse_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    sc->rt = apr_pcalloc(p, sizeof(*sc->rt));
+    sc->rt->max_streams = UNSET;
+    return sc;
+}
+
+/* All virtual hosts share the main server's runtime record. */
+void *sse_conf_merge_srv(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_srv_conf_t *base = basev;
+    sse_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    sc->rt = base->rt;
+    return sc;
+}
+
+sse_runtime_t *sse_conf_runtime(server_rec *s)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                              &sse_assistant_module);
+    return sc->rt;
+}
+
+sse_dir_conf_t *sse_conf_dir(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &sse_assistant_module);
+}
+
+const char *sse_conf_upstream(const sse_dir_conf_t *dc)
+{
+    return dc->upstream ? dc->upstream : SSE_DEFAULT_UPSTREAM;
+}
+
+const char *sse_conf_model(const sse_dir_conf_t *dc)
+{
+    return dc->model ? dc->model : SSE_DEFAULT_MODEL;
+}
+
+int sse_conf_stream_usage(const sse_dir_conf_t *dc)
+{
+    return dc->stream_usage != UNSET ? dc->stream_usage : 1;
+}
+
+apr_interval_time_t sse_conf_heartbeat(const sse_dir_conf_t *dc)
+{
+    return dc->heartbeat != UNSET ? dc->heartbeat : SSE_DEFAULT_HEARTBEAT;
+}
+
+int sse_conf_retry_ms(const sse_dir_conf_t *dc)
+{
+    return dc->retry_ms != UNSET ? dc->retry_ms : SSE_DEFAULT_RETRY_MS;
+}
+
+apr_interval_time_t sse_conf_connect_timeout(const sse_dir_conf_t *dc)
+{
+    return dc->connect_timeout != UNSET ? dc->connect_timeout
+                                        : SSE_DEFAULT_CONNECT_TIMEOUT;
+}
+
+apr_interval_time_t sse_conf_idle_timeout(const sse_dir_conf_t *dc)
+{
+    return dc->idle_timeout != UNSET ? dc->idle_timeout
+                                     : SSE_DEFAULT_IDLE_TIMEOUT;
+}
+
+apr_off_t sse_conf_max_body(const sse_dir_conf_t *dc)
+{
+    return dc->max_body != UNSET ? dc->max_body : SSE_DEFAULT_MAX_BODY;
+}
+
+apr_off_t sse_conf_max_prompt(const sse_dir_conf_t *dc)
+{
+    return dc->max_prompt != UNSET ? dc->max_prompt : SSE_DEFAULT_MAX_PROMPT;
+}
+
+apr_off_t sse_conf_max_line(const sse_dir_conf_t *dc)
+{
+    return dc->max_line != UNSET ? dc->max_line : SSE_DEFAULT_MAX_LINE;
+}
+
+int sse_conf_max_streams(const sse_runtime_t *rt)
+{
+    return rt->max_streams != UNSET ? rt->max_streams
+                                    : SSE_DEFAULT_MAX_STREAMS;
+}
+
+/* --- setters: every one validates, every error names the directive --- */
+
+static const char *set_url(cmd_parms *cmd, const char *arg,
+                           const char **dst, int allow_path)
+{
+    apr_uri_t uri;
+    apr_size_t n;
+    char *url;
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme
+        || (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https"))
+        || !uri.hostname || !*uri.hostname) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an http:// or "
+                            "https:// URL", cmd->cmd->name, arg);
+    }
+    if (uri.query || uri.fragment || (!allow_path && uri.path
+                                      && strcmp(uri.path, "/"))) {
+        return apr_psprintf(cmd->pool, "%s: '%s' must not have a %s",
+                            cmd->cmd->name, arg,
+                            allow_path ? "query or fragment" : "path");
+    }
+    url = apr_pstrdup(cmd->pool, arg);
+    n = strlen(url);
+    while (n > 0 && url[n - 1] == '/') {
+        url[--n] = '\0';
+    }
+    *dst = url;
+    return NULL;
+}
+
+static const char *set_upstream(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return set_url(cmd, arg, &dc->upstream, 1);
+}
+
+static const char *set_proxy(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+
+    if (!strcasecmp(arg, "none")) {
+        dc->proxy = "";
+        return NULL;
+    }
+    return set_url(cmd, arg, &dc->proxy, 0);
+}
+
+/* Trailing whitespace and newlines of key files are not part of the key. */
+static const char *check_key(cmd_parms *cmd, char *key, const char *source)
+{
+    apr_size_t n = strlen(key), i;
+
+    while (n > 0 && apr_isspace(key[n - 1])) {
+        key[--n] = '\0';
+    }
+    if (n == 0) {
+        return apr_psprintf(cmd->pool, "%s: %s holds no key",
+                            cmd->cmd->name, source);
+    }
+    for (i = 0; i < n; ++i) {
+        if (!apr_isgraph(key[i])) {
+            return apr_psprintf(cmd->pool, "%s: the key in %s contains "
+                                "whitespace or control characters",
+                                cmd->cmd->name, source);
+        }
+    }
+    return NULL;
+}
+
+static const char *set_key_file(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    apr_size_t len;
+    char *key;
+
+    if (!path) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'",
+                            cmd->cmd->name, arg);
+    }
+    /* read now, as root, so the key file can stay readable by root only */
+    rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        if (rv == APR_SUCCESS && fi.size > 4096) {
+            apr_file_close(f);
+            return apr_psprintf(cmd->pool, "%s: %s is larger than 4 KiB; "
+                                "is it really an API key?", cmd->cmd->name,
+                                path);
+        }
+        len = rv == APR_SUCCESS ? (apr_size_t)fi.size : 0;
+        key = apr_pcalloc(cmd->pool, len + 1);
+        if (rv == APR_SUCCESS && len) {
+            rv = apr_file_read_full(f, key, len, &len);
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        char buf[120];
+        return apr_psprintf(cmd->pool, "%s: cannot read %s: %s",
+                            cmd->cmd->name, path,
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    dc->api_key_source = apr_pstrcat(cmd->pool, "file ", path, NULL);
+    dc->api_key = key;
+    return check_key(cmd, key, dc->api_key_source);
+}
+
+static const char *set_key_env(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *v = getenv(arg);
+
+    dc->api_key_source = apr_pstrcat(cmd->pool, "environment variable ", arg,
+                                     NULL);
+    if (!v) {
+        return apr_psprintf(cmd->pool, "%s: environment variable %s is not "
+                            "set in httpd's environment (Debian: "
+                            "/etc/apache2/envvars)", cmd->cmd->name, arg);
+    }
+    dc->api_key = apr_pstrdup(cmd->pool, v);
+    return check_key(cmd, (char *)dc->api_key, dc->api_key_source);
+}
+
+static const char *set_text(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    int offset = (int)(long)cmd->info;
+
+    if (!*arg) {
+        return apr_psprintf(cmd->pool, "%s: must not be empty",
+                            cmd->cmd->name);
+    }
+    *(const char **)((char *)dc + offset) = arg;
+    return NULL;
+}
+
+static const char *set_flag(cmd_parms *cmd, void *dcv, int on)
+{
+    sse_dir_conf_t *dc = dcv;
+    dc->stream_usage = on;
+    return NULL;
+}
+
+/* Durations: "15", "15s", "500ms", "2min"; bounds inclusive. */
+static const char *parse_duration(cmd_parms *cmd, const char *arg,
+                                  apr_interval_time_t min,
+                                  apr_interval_time_t max,
+                                  apr_interval_time_t *out)
+{
+    apr_interval_time_t t;
+
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (e.g. "
+                            "15, 15s, 500ms, 2min)", cmd->cmd->name, arg);
+    }
+    if (t < min || t > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is out of range "
+                            "(%" APR_TIME_T_FMT " ms to %" APR_TIME_T_FMT
+                            " s)", cmd->cmd->name, arg,
+                            apr_time_as_msec(min), apr_time_sec(max));
+    }
+    *out = t;
+    return NULL;
+}
+
+static const char *set_heartbeat(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+
+    if (!strcasecmp(arg, "off")) {
+        dc->heartbeat = 0;
+        return NULL;
+    }
+    return parse_duration(cmd, arg, apr_time_from_sec(1),
+                          apr_time_from_sec(3600), &dc->heartbeat);
+}
+
+static const char *set_connect_timeout(cmd_parms *cmd, void *dcv,
+                                       const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_duration(cmd, arg, apr_time_from_msec(1),
+                          apr_time_from_sec(300), &dc->connect_timeout);
+}
+
+static const char *set_idle_timeout(cmd_parms *cmd, void *dcv,
+                                    const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_duration(cmd, arg, apr_time_from_sec(1),
+                          apr_time_from_sec(86400), &dc->idle_timeout);
+}
+
+static const char *parse_size(cmd_parms *cmd, const char *arg,
+                              apr_off_t min, apr_off_t max, apr_off_t *out)
+{
+    char *end;
+    apr_off_t v;
+
+    if (apr_strtoff(&v, arg, &end, 10) != APR_SUCCESS || end == arg
+        || v < 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of bytes "
+                            "(suffixes K and M allowed)", cmd->cmd->name,
+                            arg);
+    }
+    if (*end == 'k' || *end == 'K') {
+        v *= 1024;
+        ++end;
+    }
+    else if (*end == 'm' || *end == 'M') {
+        v *= 1024 * 1024;
+        ++end;
+    }
+    if (*end) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of bytes "
+                            "(suffixes K and M allowed)", cmd->cmd->name,
+                            arg);
+    }
+    if (v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is out of range (%"
+                            APR_OFF_T_FMT " to %" APR_OFF_T_FMT " bytes)",
+                            cmd->cmd->name, arg, min, max);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_size(cmd, arg, 16, 64 * 1024 * 1024, &dc->max_body);
+}
+
+static const char *set_max_prompt(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_size(cmd, arg, 1, 16 * 1024 * 1024, &dc->max_prompt);
+}
+
+static const char *set_max_line(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_size(cmd, arg, 4096, 64 * 1024 * 1024, &dc->max_line);
+}
+
+static const char *parse_int(cmd_parms *cmd, const char *arg, long min,
+                             long max, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (end == arg || *end || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' must be a whole number from "
+                            "%ld to %ld", cmd->cmd->name, arg, min, max);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_retry(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    long v = 0;
+    const char *err = parse_int(cmd, arg, 0, 3600000, &v);
+
+    if (!err) {
+        dc->retry_ms = (int)v;
+    }
+    return err;
+}
+
+static const char *set_max_streams(cmd_parms *cmd, void *unused,
+                                   const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v = 0;
+
+    if (err) {
+        return err;
+    }
+    if (!(err = parse_int(cmd, arg, 0, 1000000, &v))) {
+        sse_conf_runtime(cmd->server)->max_streams = (int)v;
+    }
+    return err;
+}
+
+#define DIR_SCOPE (RSRC_CONF | ACCESS_CONF)
+
+const command_rec sse_conf_cmds[] = {
+    AP_INIT_TAKE1(SSE_CMD_UPSTREAM, set_upstream, NULL, DIR_SCOPE,
+                  "Base URL of the OpenAI-compatible API, e.g. "
+                  "https://api.openai.com/v1"),
+    AP_INIT_TAKE1(SSE_CMD_API_KEY_FILE, set_key_file, NULL, DIR_SCOPE,
+                  "File holding the upstream API key (read at startup)"),
+    AP_INIT_TAKE1(SSE_CMD_API_KEY_ENV, set_key_env, NULL, DIR_SCOPE,
+                  "Environment variable holding the upstream API key"),
+    AP_INIT_TAKE1(SSE_CMD_MODEL, set_text,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, model), DIR_SCOPE,
+                  "Model name sent upstream"),
+    AP_INIT_TAKE1(SSE_CMD_SYSTEM_PROMPT, set_text,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, system_prompt),
+                  DIR_SCOPE, "System prompt sent before the user's prompt"),
+    AP_INIT_FLAG(SSE_CMD_STREAM_USAGE, set_flag, NULL, DIR_SCOPE,
+                 "Ask the upstream for token usage (stream_options)"),
+    AP_INIT_TAKE1(SSE_CMD_PROXY, set_proxy, NULL, DIR_SCOPE,
+                  "HTTP proxy for upstream calls, or 'none'"),
+    AP_INIT_TAKE1(SSE_CMD_HEARTBEAT, set_heartbeat, NULL, DIR_SCOPE,
+                  "Comment sent after this long without output, or 'off'"),
+    AP_INIT_TAKE1(SSE_CMD_RETRY, set_retry, NULL, DIR_SCOPE,
+                  "Reconnect delay in ms announced to EventSource clients"),
+    AP_INIT_TAKE1(SSE_CMD_CONNECT_TIMEOUT, set_connect_timeout, NULL,
+                  DIR_SCOPE, "Timeout for connecting to the upstream"),
+    AP_INIT_TAKE1(SSE_CMD_IDLE_TIMEOUT, set_idle_timeout, NULL, DIR_SCOPE,
+                  "Upstream silence after which the turn fails"),
+    AP_INIT_TAKE1(SSE_CMD_MAX_BODY, set_max_body, NULL, DIR_SCOPE,
+                  "Largest request body accepted (bytes)"),
+    AP_INIT_TAKE1(SSE_CMD_MAX_PROMPT, set_max_prompt, NULL, DIR_SCOPE,
+                  "Longest prompt accepted (bytes)"),
+    AP_INIT_TAKE1(SSE_CMD_MAX_LINE, set_max_line, NULL, DIR_SCOPE,
+                  "Longest upstream line or event accepted (bytes)"),
+    AP_INIT_TAKE1(SSE_CMD_MAX_STREAMS, set_max_streams, NULL, RSRC_CONF,
+                  "Streams open at once across all processes (0 = no "
+                  "limit of our own)"),
+    {NULL}
+};

@@ -1,0 +1,454 @@
+/* JSON facade over jansson. Everything here is httpd-free. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <jansson.h>
+
+#include "sse_json.h"
+
+static const char hexdigits[] = "0123456789abcdef";
+
+apr_status_t sse_json_write_string(apr_bucket_brigade *bb,
+                                   const char *s, apr_size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    apr_size_t i, run = 0;
+    char esc[8];
+    apr_status_t rv;
+
+    if ((rv = apr_brigade_putc(bb, NULL, NULL, '"')) != APR_SUCCESS) {
+        return rv;
+    }
+    for (i = 0; i < len; ++i) {
+        unsigned char ch = p[i];
+        const char *rep = NULL;
+        apr_size_t replen = 2, skip = 1;
+
+        if (ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0xE2) {
+            continue;
+        }
+        switch (ch) {
+        case '"':  rep = "\\\""; break;
+        case '\\': rep = "\\\\"; break;
+        case '\n': rep = "\\n"; break;
+        case '\r': rep = "\\r"; break;
+        case '\t': rep = "\\t"; break;
+        case '\b': rep = "\\b"; break;
+        case '\f': rep = "\\f"; break;
+        case 0xE2:
+            /* U+2028/U+2029 are valid JSON but end lines in JavaScript. */
+            if (i + 2 < len && p[i + 1] == 0x80
+                && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
+                memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+                rep = esc;
+                replen = 6;
+                skip = 3;
+                break;
+            }
+            continue;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hexdigits[ch >> 4];
+            esc[5] = hexdigits[ch & 0xF];
+            rep = esc;
+            replen = 6;
+        }
+        if (i > run
+            && (rv = apr_brigade_write(bb, NULL, NULL, s + run, i - run))
+               != APR_SUCCESS) {
+            return rv;
+        }
+        if ((rv = apr_brigade_write(bb, NULL, NULL, rep, replen))
+            != APR_SUCCESS) {
+            return rv;
+        }
+        i += skip - 1;
+        run = i + 1;
+    }
+    if (len > run
+        && (rv = apr_brigade_write(bb, NULL, NULL, s + run, len - run))
+           != APR_SUCCESS) {
+        return rv;
+    }
+    return apr_brigade_putc(bb, NULL, NULL, '"');
+}
+
+int sse_utf8_valid(const char *buf, apr_size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    apr_size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        apr_size_t n, k;
+        unsigned long cp;
+
+        if (c == 0) {
+            return 0;
+        }
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)      { n = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; }
+        else return 0;
+        if (len - i <= n) {
+            return 0;
+        }
+        for (k = 1; k <= n; ++k) {
+            if ((s[i + k] & 0xC0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        /* overlong forms, surrogates and beyond U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
+            || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            return 0;
+        }
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* Copies src into a fixed buffer, cutting on a UTF-8 boundary. */
+static void copy_trunc(char *dst, apr_size_t cap, const char *src)
+{
+    apr_size_t n = strlen(src);
+
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) {
+            --n;
+        }
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void sse_error_set(sse_error_t *err, const char *type, const char *code,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    char buf[sizeof(err->message)];
+
+    va_start(ap, fmt);
+    apr_vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    copy_trunc(err->message, sizeof(err->message), buf);
+    copy_trunc(err->type, sizeof(err->type), type ? type : "");
+    copy_trunc(err->code, sizeof(err->code), code ? code : "");
+}
+
+/* Dumps doc (stolen) compactly into a pool string. */
+static const char *dump_take(apr_pool_t *p, json_t *doc)
+{
+    char *dump = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                     : NULL;
+    const char *out = dump ? apr_pstrdup(p, dump) : NULL;
+
+    free(dump);
+    json_decref(doc);
+    return out;
+}
+
+const char *sse_json_error_new(apr_pool_t *p, const sse_error_t *err)
+{
+    json_t *doc = json_object();
+    json_t *msg = json_string(err->message);
+
+    /* json_string() refuses invalid UTF-8: never lose the event over it */
+    if (!msg) {
+        msg = json_string("upstream error (text was not valid UTF-8)");
+    }
+    json_object_set_new(doc, "message", msg);
+    json_object_set_new(doc, "type", json_string(err->type[0] ? err->type
+                                                 : "error"));
+    json_object_set_new(doc, "code", err->code[0] ? json_string(err->code)
+                                                  : json_null());
+    return dump_take(p, doc);
+}
+
+const char *sse_json_meta_new(apr_pool_t *p, const char *finish_reason,
+                              const char *usage_json)
+{
+    json_t *doc = json_object();
+    json_error_t jerr;
+
+    json_object_set_new(doc, "finish_reason",
+                        finish_reason ? json_string(finish_reason)
+                                      : json_null());
+    if (usage_json) {
+        json_t *usage = json_loads(usage_json, 0, &jerr);
+        if (usage) {
+            json_object_set_new(doc, "usage", usage);
+        }
+    }
+    return dump_take(p, doc);
+}
+
+/* Reads an error member that may be an object, a string, or (vLLM's old
+ * flat form) the top-level object itself. */
+static int error_from_json(sse_error_t *err, json_t *e)
+{
+    json_t *v;
+    char code[32];
+
+    if (json_is_string(e)) {
+        sse_error_set(err, "upstream_error", NULL, "%s", json_string_value(e));
+        return 1;
+    }
+    if (!json_is_object(e)) {
+        return 0;
+    }
+    v = json_object_get(e, "message");
+    if (!json_is_string(v) || !json_string_length(v)) {
+        return 0;
+    }
+    sse_error_set(err, NULL, NULL, "%s", json_string_value(v));
+    v = json_object_get(e, "type");
+    copy_trunc(err->type, sizeof(err->type),
+               json_is_string(v) ? json_string_value(v) : "upstream_error");
+    v = json_object_get(e, "code");
+    if (json_is_string(v)) {
+        copy_trunc(err->code, sizeof(err->code), json_string_value(v));
+    }
+    else if (json_is_integer(v)) {
+        apr_snprintf(code, sizeof(code), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        copy_trunc(err->code, sizeof(err->code), code);
+    }
+    return 1;
+}
+
+sse_json_rc_e sse_chunk_decode(sse_chunk_t *chunk,
+                               const char *data, apr_size_t len)
+{
+    json_error_t jerr;
+    json_t *doc, *choices, *choice, *delta, *v;
+
+    memset(chunk, 0, sizeof(*chunk));
+    doc = json_loadb(data, len, 0, &jerr);
+    if (!doc) {
+        return SSE_JSON_INVALID;
+    }
+    chunk->doc = doc;
+    if (!json_is_object(doc)) {
+        return SSE_JSON_WRONG_SHAPE;
+    }
+    v = json_object_get(doc, "error");
+    if (v && !json_is_null(v)) {
+        chunk->has_error = 1;
+        if (!error_from_json(&chunk->error, v)) {
+            sse_error_set(&chunk->error, "upstream_error", NULL,
+                          "upstream reported an error without a message");
+        }
+        return SSE_JSON_OK;
+    }
+    v = json_object_get(doc, "usage");
+    if (json_is_object(v)) {
+        chunk->usage_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    choices = json_object_get(doc, "choices");
+    if (!choices || json_is_null(choices)) {
+        return chunk->usage_json ? SSE_JSON_OK : SSE_JSON_WRONG_SHAPE;
+    }
+    if (!json_is_array(choices)) {
+        return SSE_JSON_WRONG_SHAPE;
+    }
+    choice = json_array_get(choices, 0);
+    if (!choice) {
+        return SSE_JSON_OK;     /* usage-only or content-filter chunk */
+    }
+    if (!json_is_object(choice)) {
+        return SSE_JSON_WRONG_SHAPE;
+    }
+    delta = json_object_get(choice, "delta");
+    if (json_is_object(delta)) {
+        v = json_object_get(delta, "content");
+        if (json_is_string(v)) {
+            chunk->content = json_string_value(v);
+            chunk->content_len = json_string_length(v);
+        }
+        v = json_object_get(delta, "refusal");
+        if (json_is_string(v)) {
+            chunk->refusal = json_string_value(v);
+            chunk->refusal_len = json_string_length(v);
+        }
+    }
+    else if (delta && !json_is_null(delta)) {
+        return SSE_JSON_WRONG_SHAPE;
+    }
+    v = json_object_get(choice, "finish_reason");
+    if (json_is_string(v)) {
+        chunk->finish_reason = json_string_value(v);
+    }
+    return SSE_JSON_OK;
+}
+
+void sse_chunk_release(sse_chunk_t *chunk)
+{
+    if (chunk->usage_json) {
+        free(chunk->usage_json);
+        chunk->usage_json = NULL;
+    }
+    json_decref((json_t *)chunk->doc);
+    chunk->doc = NULL;
+}
+
+int sse_json_decode_error_body(sse_error_t *err,
+                               const char *body, apr_size_t len)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    int found = 0;
+
+    if (doc) {
+        json_t *e = json_is_object(doc) ? json_object_get(doc, "error") : NULL;
+        found = (e && error_from_json(err, e)) || error_from_json(err, doc);
+        json_decref(doc);
+    }
+    return found;
+}
+
+const char *sse_json_decode_completion_text(apr_pool_t *p,
+                                            const char *body, apr_size_t len,
+                                            const char **finish_reason,
+                                            const char **usage_json)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    json_t *choice, *msg, *v;
+    const char *text = NULL;
+
+    *finish_reason = NULL;
+    *usage_json = NULL;
+    if (!doc) {
+        return NULL;
+    }
+    choice = json_array_get(json_object_get(doc, "choices"), 0);
+    msg = json_object_get(choice, "message");
+    v = json_object_get(msg, "content");
+    if (json_is_string(v)) {
+        text = apr_pstrmemdup(p, json_string_value(v), json_string_length(v));
+        v = json_object_get(choice, "finish_reason");
+        if (json_is_string(v)) {
+            *finish_reason = apr_pstrdup(p, json_string_value(v));
+        }
+        v = json_object_get(doc, "usage");
+        if (json_is_object(v)) {
+            char *dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            if (dump) {
+                *usage_json = apr_pstrdup(p, dump);
+                free(dump);
+            }
+        }
+    }
+    json_decref(doc);
+    return text;
+}
+
+const char *sse_json_chat_request_new(apr_pool_t *p,
+                                      const sse_chat_request_t *req,
+                                      apr_size_t *len)
+{
+    json_t *doc, *messages, *msg, *prompt;
+    char *dump;
+    const char *out = NULL;
+
+    prompt = json_stringn(req->prompt, req->prompt_len);
+    if (!prompt) {
+        return NULL;
+    }
+    doc = json_object();
+    messages = json_array();
+    json_object_set_new(doc, "model", json_string(req->model));
+    if (req->system_prompt && *req->system_prompt) {
+        msg = json_pack("{s:s,s:s}", "role", "system",
+                        "content", req->system_prompt);
+        if (!msg) {
+            json_decref(prompt);
+            goto cleanup;
+        }
+        json_array_append_new(messages, msg);
+    }
+    msg = json_object();
+    json_object_set_new(msg, "role", json_string("user"));
+    json_object_set_new(msg, "content", prompt);
+    json_array_append_new(messages, msg);
+    json_object_set_new(doc, "messages", messages);
+    json_object_set_new(doc, "stream", json_true());
+    if (req->include_usage) {
+        json_object_set_new(doc, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1));
+    }
+    dump = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (dump) {
+        *len = strlen(dump);
+        out = apr_pstrmemdup(p, dump, *len);
+        free(dump);
+    }
+cleanup:
+    json_decref(doc);
+    return out;
+}
+
+const char *sse_json_decode_prompt_body(apr_pool_t *p,
+                                        const char *body, apr_size_t len,
+                                        const char **prompt,
+                                        apr_size_t *prompt_len,
+                                        const char **conversation)
+{
+    json_error_t jerr;
+    json_t *doc, *v;
+    const char *why = NULL;
+
+    *prompt = NULL;
+    *prompt_len = 0;
+    *conversation = NULL;
+    doc = json_loadb(body, len, 0, &jerr);
+    if (!doc) {
+        return "request body is not valid JSON";
+    }
+    if (!json_is_object(doc)) {
+        why = "request body must be a JSON object";
+        goto cleanup;
+    }
+    v = json_object_get(doc, "prompt");
+    if (v && !json_is_string(v) && !json_is_null(v)) {
+        why = "\"prompt\" must be a string";
+        goto cleanup;
+    }
+    if (json_is_string(v)) {
+        *prompt_len = json_string_length(v);
+        *prompt = apr_pstrmemdup(p, json_string_value(v), *prompt_len);
+    }
+    v = json_object_get(doc, "conversation");
+    if (v && !json_is_string(v) && !json_is_null(v)) {
+        why = "\"conversation\" must be a string";
+        goto cleanup;
+    }
+    if (json_is_string(v)) {
+        *conversation = apr_pstrdup(p, json_string_value(v));
+    }
+cleanup:
+    json_decref(doc);
+    return why;
+}
+
+void sse_json_seed(void)
+{
+    json_object_seed(0);
+}
+
+const char *sse_json_error_body_new(apr_pool_t *p, const char *type,
+                                    const char *code, const char *message)
+{
+    return dump_take(p, json_pack("{s:{s:s,s:s,s:s}}", "error",
+                                  "message", message, "type", type,
+                                  "code", code));
+}
