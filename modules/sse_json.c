@@ -218,7 +218,7 @@ static int error_from_json(sse_error_t *err, json_t *e)
         copy_trunc(err->code, sizeof(err->code), json_string_value(v));
     }
     else if (json_is_integer(v)) {
-        apr_snprintf(code, sizeof(code), "%" JSON_INTEGER_FORMAT,
+        snprintf(code, sizeof(code), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(v));
         copy_trunc(err->code, sizeof(err->code), code);
     }

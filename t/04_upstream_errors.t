@@ -7,7 +7,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 53;
+plan tests => 54;
 
 sub run { sse_get('/chat?prompt=' . url_escape("!fake $_[0] hello"), timeout => 20) }
 sub names { join ' ', map { $_->{event} } @{ $_[0]{events} } }
