@@ -39,9 +39,11 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
 all: $(MODULE) tools
 
 $(MODULE): mod_sse_assistant.c $(CORE_SRCS) $(GLUE_SRCS) $(HEADERS)
-	$(APXS) -c -o mod_sse_assistant.la -Iinclude \
+	@echo "  APXS  mod_sse_assistant.so"; mkdir -p $(BUILD)
+	@$(APXS) -c -o mod_sse_assistant.la -Iinclude \
 	    $(addprefix -Wc$(comma),$(WARN) -std=gnu99 -O2 $(PKG_CFLAGS)) \
-	    mod_sse_assistant.c $(CORE_SRCS) $(GLUE_SRCS) $(PKG_LIBS)
+	    mod_sse_assistant.c $(CORE_SRCS) $(GLUE_SRCS) $(PKG_LIBS) \
+	    >$(BUILD)/apxs.log 2>&1 || { cat $(BUILD)/apxs.log; exit 1; }
 
 tools: $(BUILD)/fake-openai $(BUILD)/sse-bench
 

@@ -23,7 +23,7 @@
  * Scenario parameters: model "fake:key=value,key,..." and/or a last user
  * message starting with "!fake key=value,... rest of prompt" (overrides).
  *   tokens=N [5]  delay=MS [0]  first_delay=MS [0]  stamp  echo  text=WORD
- *   utf8  usage  finish=REASON [stop]  crlf  split=K  split_delay=MS
+ *   utf8  demo  usage  finish=REASON [stop]  crlf  split=K  split_delay=MS
  *   comments  filter  status=CODE  plain  error_after=N  close_after=N
  *   nodone  badjson_after=N  hang  hang_after=N  tag=STR [default]
  * Values may use %XX escapes (e.g. text=a%2Cb).  Delays accept fractions.
@@ -414,7 +414,7 @@ enum { TK_DEFAULT, TK_STAMP, TK_ECHO, TK_TEXT, TK_UTF8 };
 typedef struct {
     long tokens;
     uint64_t delay_ns, first_delay_ns, split_delay_ns;
-    int stamp, echo, utf8, has_text;
+    int stamp, echo, utf8, has_text, demo;
     char text[512];
     char finish[128];
     char tag[256];
@@ -474,6 +474,7 @@ static void scen_set(scen_t *sc, const char *k, size_t kl, const char *v)
     else if (ieq(k, kl, "stamp")) sc->stamp = flag;
     else if (ieq(k, kl, "echo")) sc->echo = flag;
     else if (ieq(k, kl, "utf8")) sc->utf8 = flag;
+    else if (ieq(k, kl, "demo")) sc->demo = flag;
     else if (ieq(k, kl, "text")) {
         scopy(sc->text, sizeof sc->text, v);
         sc->has_text = 1;
@@ -954,6 +955,16 @@ static const char *const UTF8_TOKS[] = {
     "\xE6\x97\xA5" "\xE6\x9C\xAC" "\xC3\xA9" "\xF0\x9F\x9A\x80" " ",
 };
 
+/* the demo's answer, one word per token, so a newcomer sees streaming */
+static const char *const DEMO_WORDS[] = {
+    "Hello!", "This", "answer", "comes", "from", "the", "fake", "upstream,",
+    "one", "word", "per", "token,", "relayed", "by", "mod_sse_assistant",
+    "inside", "httpd:", "no", "PHP,", "no", "buffering,", "no", "worker",
+    "per", "stream", "in", "an", "interpreter.", "Point",
+    "SSEAssistantUpstream", "at", "OpenAI,", "Ollama,", "llama.cpp", "or",
+    "vLLM", "to", "talk", "to", "a", "real", "model.",
+};
+
 /* text of token i (1-based) into s->tok */
 static void token_text(stream_t *s, long i)
 {
@@ -970,6 +981,10 @@ static void token_text(stream_t *s, long i)
         buf_adds(&s->tok, s->sc.text);
     } else if (s->sc.utf8) {
         buf_adds(&s->tok, UTF8_TOKS[(size_t)(i - 1) % 3]);
+    } else if (s->sc.demo) {
+        size_t nw = sizeof(DEMO_WORDS) / sizeof(DEMO_WORDS[0]);
+        buf_adds(&s->tok, DEMO_WORDS[(size_t)(i - 1) % nw]);
+        buf_add(&s->tok, " ", 1);
     } else {
         buf_add(&s->tok, "tok", 3);
         buf_u64(&s->tok, (uint64_t)i);

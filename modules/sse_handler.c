@@ -144,7 +144,9 @@ static int sse_assistant_handler(request_rec *r)
     }
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number != M_GET && r->method_number != M_POST) {
-        return HTTP_METHOD_NOT_ALLOWED;
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
+        return reply_error(r, HTTP_METHOD_NOT_ALLOWED, "invalid_request",
+                           "method_not_allowed", "use GET or POST");
     }
     dc = sse_conf_dir(r);
     rt = sse_conf_runtime(r->server);

@@ -7,7 +7,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 38;
+plan tests => 40;
 
 sub tokens { join '', map { $_->{json}{text} } grep { $_->{event} eq 'token' } @{ $_[0]{events} } }
 sub last_user { my $l = fake_log($_[0]); $l->{last}{body}{messages}[-1]{content} }
@@ -65,5 +65,6 @@ json_error('unsupported type', http_raw(path => '/chat', method => 'POST',
            415, 'unsupported_media_type');
 
 my $put = http_raw(path => '/chat', method => 'PUT', body => 'x');
-is $put->{status}, 405, 'PUT: 405';
-like $put->{head}, qr{^Allow:.*\bGET\b.*\bPOST\b}mi, 'PUT: Allow lists GET and POST';
+json_error('PUT', $put, 405, 'method_not_allowed');
+ok $put->{head} =~ /^Allow:.*\bGET\b/mi && $put->{head} =~ /^Allow:.*\bPOST\b/mi,
+   'PUT: Allow lists GET and POST';

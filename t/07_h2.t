@@ -35,7 +35,7 @@ cmp_ok $tok[4] - $tok[0], '>=', 0.9, 'tokens arrive incrementally';
 # nghttp timestamps every DATA frame it receives
 my @frames = map { /^\[\s*([\d.]+)\] recv DATA frame/ ? $1 : () }
     `nghttp -v -H 'accept: text/event-stream' '$url' 2>&1`;
-cmp_ok scalar(@frames), '>=', 7, 'nghttp: one DATA frame per event (at least)';
+cmp_ok scalar(@frames), '>=', 6, 'nghttp: DATA frames as events arrive, not one at the end';
 my @gaps = map { $frames[$_] - $frames[$_ - 1] } 1 .. $#frames;
 cmp_ok scalar(grep { $_ >= 0.225 } @gaps), '>=', 4, 'nghttp: frames spread over the upstream delays';
 

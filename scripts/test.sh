@@ -1,0 +1,49 @@
+#!/bin/sh
+# Runs every test: guards, httpd-free unit tests (ASan/UBSan), and the
+# Apache-Test suite against a real httpd with the fake upstream. Installs
+# missing Debian packages first. Ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+sh scripts/deps.sh || exit 1
+make -s all || { echo "0 passed, 1 failed"; exit 1; }
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+status=0
+
+run_suite() {       # name, command...
+    name=$1; shift
+    echo "== $name"
+    if "$@" >"$out/$name.log" 2>&1; then
+        cat "$out/$name.log"
+    else
+        cat "$out/$name.log"
+        echo "== $name FAILED"
+        status=1
+    fi
+}
+
+run_suite guards make -s guards
+run_suite unit make -s unit
+# Apache-Test: its own httpd on a free port, logs in t/logs
+perl t/TEST.PL -clean >/dev/null 2>&1
+run_suite apache perl t/TEST.PL -port select
+
+# one closing line over all suites (prove prints one per suite)
+total=0; failed=0
+for log in "$out"/unit.log "$out"/apache.log; do
+    t=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$log" | tail -n 1)
+    f=$(sed -n 's/.* \([0-9]*\)\/[0-9]* subtests failed.*/\1/p' "$log" | tail -n 1)
+    total=$((total + ${t:-0}))
+    failed=$((failed + ${f:-0}))
+done
+g_failed=$(grep -c '^FAIL' "$out/guards.log" || true)
+g_total=$(grep -c '^\(ok\|FAIL\)' "$out/guards.log" || true)
+total=$((total + g_total)); failed=$((failed + g_failed))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    failed=1        # a suite died without counting (httpd did not start…)
+fi
+echo "$((total - failed)) passed, $failed failed"
+exit $status
