@@ -307,7 +307,9 @@ static const char *parse_duration(cmd_parms *cmd, const char *arg,
 {
     apr_interval_time_t t;
 
-    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0) {
+    /* ap_timeout_parameter_parse() reads "soon" as 0 s: demand a digit */
+    if (!apr_isdigit(*arg)
+        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (e.g. "
                             "15, 15s, 500ms, 2min)", cmd->cmd->name, arg);
     }

@@ -7,7 +7,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 25;
+plan tests => 28;
 
 my $tag = uniq_tag();
 my $r = sse_get('/chat?prompt=' . url_escape("!fake tokens=5,delay=300,usage,tag=$tag Hello there"));
@@ -50,3 +50,16 @@ my $body = $log->{last}{body};
 is $body->{stream}, JSON::PP::true(), 'stream:true';
 is_deeply [ map { $_->{role} } @{ $body->{messages} } ], [qw(system user)], 'system + user message';
 is $body->{messages}[0]{content}, 'You are a test.', 'system prompt from config';
+
+# the key from an environment variable, per location
+$tag = uniq_tag();
+sse_get('/chat-envkey?prompt=' . url_escape("!fake tag=$tag hi"));
+is fake_log($tag)->{last}{authorization}, 'Bearer sk-from-env-456',
+   'SSEAssistantAPIKeyEnv key sent for its location';
+
+# neither key nor prompt ever reaches the error log (LogLevel debug here)
+my $errlog = Apache::Test::vars('t_logs') . '/error_log';
+open my $fh, '<', $errlog or die "$errlog: $!";
+my $text = do { local $/; <$fh> };
+unlike $text, qr/sk-test-0123456789|sk-from-env-456/, 'API keys are not logged';
+unlike $text, qr/Hello there/, 'prompt text is not logged';
