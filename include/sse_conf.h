@@ -19,6 +19,8 @@
 #define SSE_DEFAULT_MAX_PROMPT      32768
 #define SSE_DEFAULT_MAX_LINE        (1024 * 1024)
 #define SSE_DEFAULT_MAX_STREAMS     0
+#define SSE_DEFAULT_TOOL_TIMEOUT    apr_time_from_sec(30)
+#define SSE_DEFAULT_MAX_TOOL_ROUNDS 5
 
 /* Process-wide state, set up by the post_config and child_init hooks and
  * shared by every server_rec's config. */
@@ -47,6 +49,10 @@ typedef struct sse_dir_conf_t {
     apr_off_t max_body;
     apr_off_t max_prompt;
     apr_off_t max_line;
+    apr_array_header_t *tools;              /* sse_tool_t; NULL = unset */
+    apr_interval_time_t tool_timeout;
+    int max_tool_rounds;
+    int tool_phase;                         /* sse_tool_phase_e */
 } sse_dir_conf_t;
 
 extern const command_rec sse_conf_cmds[];
@@ -70,5 +76,8 @@ apr_off_t sse_conf_max_body(const sse_dir_conf_t *dc);
 apr_off_t sse_conf_max_prompt(const sse_dir_conf_t *dc);
 apr_off_t sse_conf_max_line(const sse_dir_conf_t *dc);
 int sse_conf_max_streams(const sse_runtime_t *rt);
+apr_interval_time_t sse_conf_tool_timeout(const sse_dir_conf_t *dc);
+int sse_conf_max_tool_rounds(const sse_dir_conf_t *dc);
+int sse_conf_tool_phase(const sse_dir_conf_t *dc);
 
 #endif

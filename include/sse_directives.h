@@ -18,5 +18,9 @@
 #define SSE_CMD_MAX_PROMPT      "SSEAssistantMaxPrompt"
 #define SSE_CMD_MAX_LINE        "SSEAssistantMaxLineBytes"
 #define SSE_CMD_MAX_STREAMS     "SSEAssistantMaxStreams"
+#define SSE_CMD_TOOL            "SSEAssistantTool"
+#define SSE_CMD_TOOL_TIMEOUT    "SSEAssistantToolTimeout"
+#define SSE_CMD_MAX_TOOL_ROUNDS "SSEAssistantMaxToolRounds"
+#define SSE_CMD_TOOL_PHASE      "SSEAssistantToolPhase"
 
 #endif

@@ -41,6 +41,12 @@ typedef struct sse_chunk_t {
     const char *finish_reason;  /* or NULL */
     char *usage_json;           /* compact dump of "usage" if an object */
     int has_error;              /* the chunk carried an "error" member */
+    int ntool;                  /* delta.tool_calls fragments, in order */
+    struct {
+        long index;             /* -1 when missing */
+        const char *id, *name, *args;
+        apr_size_t args_len;
+    } tool[16];
     sse_error_t error;
     void *doc;                  /* the parsed document (owned) */
 } sse_chunk_t;
@@ -61,27 +67,53 @@ void sse_chunk_release(sse_chunk_t *chunk);
 int sse_json_decode_error_body(sse_error_t *err,
                                const char *body, apr_size_t len);
 
-/* Decodes a non-streamed chat.completion; returns the assistant text as a
- * pool string, NULL if the body is not one. */
-const char *sse_json_decode_completion_text(apr_pool_t *p,
-                                            const char *body, apr_size_t len,
-                                            const char **finish_reason,
-                                            const char **usage_json);
+/* A conversation being built for /chat/completions: a pool-bound list of
+ * messages (request lifetime, never per token). */
+typedef struct sse_msgs_t sse_msgs_t;
 
-/* The body of a streamed /chat/completions request. */
-typedef struct sse_chat_request_t {
-    const char *model;
-    const char *system_prompt;  /* NULL = none */
-    const char *prompt;
-    apr_size_t prompt_len;
-    int include_usage;
-} sse_chat_request_t;
+struct sse_tool_calls_t;
+sse_msgs_t *sse_msgs_create(apr_pool_t *p);
+/* role "system", "user" or "assistant"; returns APR_EINVAL for invalid
+ * UTF-8. */
+apr_status_t sse_msgs_add(sse_msgs_t *m, const char *role,
+                          const char *content, apr_size_t len);
+/* The assistant's tool-call message (content may be NULL). */
+apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
+                                     const struct sse_tool_calls_t *calls);
+apr_status_t sse_msgs_add_tool_result(sse_msgs_t *m, const char *call_id,
+                                      const char *content, apr_size_t len);
+int sse_msgs_count(const sse_msgs_t *m);
 
-/* Returns a pool copy of the compact request JSON, or NULL when a string is
- * not valid UTF-8. */
-const char *sse_json_chat_request_new(apr_pool_t *p,
-                                      const sse_chat_request_t *req,
-                                      apr_size_t *len);
+/* The whole request: model, messages, tools (array of spec JSON texts, may
+ * be NULL), stream flag. A pool string, or NULL on failure. */
+const char *sse_json_chat_new(apr_pool_t *p, const char *model,
+                              const sse_msgs_t *msgs,
+                              const char *const *tool_specs, int ntools,
+                              int stream, int include_usage,
+                              apr_size_t *len);
+
+/* Builds {"type":"function","function":{name,description,parameters}} from
+ * a JSON-schema text; NULL and *why on failure. */
+const char *sse_json_tool_spec_new(apr_pool_t *p, const char *name,
+                                   const char *description,
+                                   const char *schema, apr_size_t schema_len,
+                                   const char **why);
+
+/* A non-streamed chat.completion: the text (may be ""), tool calls merged
+ * into calls. Returns 0, or -1 if the body is not a completion. */
+int sse_json_decode_completion(apr_pool_t *p, const char *body,
+                               apr_size_t len, const char **text,
+                               struct sse_tool_calls_t *calls,
+                               const char **finish_reason,
+                               const char **usage_json);
+
+/* Tool events: {"tool":…,"label":…,<key>:<value>} where value is the JSON
+ * text if it parses, else a string (cut to max bytes on a UTF-8
+ * boundary). */
+const char *sse_json_tool_event_new(apr_pool_t *p, const char *tool,
+                                    const char *label, const char *key,
+                                    const char *value, apr_size_t len,
+                                    apr_size_t max);
 
 /* Request bodies of our own routes: {"prompt":…,"conversation":…}.
  * Returns NULL on success, else a static reason. Strings are pool copies. */
@@ -97,6 +129,9 @@ void sse_json_seed(void);
 /* {"error":{"message":…,"type":…,"code":…}} for 4xx/5xx bodies. */
 const char *sse_json_error_body_new(apr_pool_t *p, const char *type,
                                     const char *code, const char *message);
+
+/* 1 when buf[0..len) parses as a JSON object. */
+int sse_json_is_object_text(const char *buf, apr_size_t len);
 
 /* 1 when buf[0..len) is valid UTF-8 (no NUL). */
 int sse_utf8_valid(const char *buf, apr_size_t len);

@@ -28,6 +28,12 @@ sse_upstream_parser_t *sse_upstream_parser_create(apr_pool_t *p,
                                                   sse_upstream_token_fn *fn,
                                                   void *ctx);
 
+/* Collect choices[0].delta.tool_calls fragments into calls (owned by the
+ * caller); without this, tool-call deltas are ignored. */
+struct sse_tool_calls_t;
+void sse_upstream_set_tool_calls(sse_upstream_parser_t *up,
+                                 struct sse_tool_calls_t *calls);
+
 sse_upstream_state_e sse_upstream_feed(sse_upstream_parser_t *up,
                                        const char *buf, apr_size_t len);
 

@@ -14,6 +14,9 @@
 #include "sse_conf.h"
 #include "sse_directives.h"
 #include "sse_private.h"
+#include "sse_json.h"
+#include "sse_tools.h"
+#include "sse_turn.h"
 
 #define UNSET -1
 
@@ -29,6 +32,9 @@ void *sse_conf_create_dir(apr_pool_t *p, char *dir)
     dc->max_body = UNSET;
     dc->max_prompt = UNSET;
     dc->max_line = UNSET;
+    dc->tool_timeout = UNSET;
+    dc->max_tool_rounds = UNSET;
+    dc->tool_phase = UNSET;
     return dc;
 }
 
@@ -60,6 +66,10 @@ void *sse_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(max_body);
     MERGE_NUM(max_prompt);
     MERGE_NUM(max_line);
+    MERGE_PTR(tools);
+    MERGE_NUM(tool_timeout);
+    MERGE_NUM(max_tool_rounds);
+    MERGE_NUM(tool_phase);
     return dc;
 }
 
@@ -150,6 +160,23 @@ int sse_conf_max_streams(const sse_runtime_t *rt)
 {
     return rt->max_streams != UNSET ? rt->max_streams
                                     : SSE_DEFAULT_MAX_STREAMS;
+}
+
+apr_interval_time_t sse_conf_tool_timeout(const sse_dir_conf_t *dc)
+{
+    return dc->tool_timeout != UNSET ? dc->tool_timeout
+                                     : SSE_DEFAULT_TOOL_TIMEOUT;
+}
+
+int sse_conf_max_tool_rounds(const sse_dir_conf_t *dc)
+{
+    return dc->max_tool_rounds != UNSET ? dc->max_tool_rounds
+                                        : SSE_DEFAULT_MAX_TOOL_ROUNDS;
+}
+
+int sse_conf_tool_phase(const sse_dir_conf_t *dc)
+{
+    return dc->tool_phase != UNSET ? dc->tool_phase : SSE_TOOL_PHASE_STREAM;
 }
 
 /* --- setters: every one validates, every error names the directive --- */
@@ -444,6 +471,120 @@ static const char *set_max_streams(cmd_parms *cmd, void *unused,
     return err;
 }
 
+/* SSEAssistantTool name url "description" schema-file */
+static const char *set_tool(cmd_parms *cmd, void *dcv, int argc,
+                            char *const argv[])
+{
+    sse_dir_conf_t *dc = dcv;
+    sse_tool_t *tool;
+    const char *err, *why = NULL, *path;
+    apr_size_t i;
+    char *schema;
+    apr_size_t len;
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+
+    if (argc != 4) {
+        return apr_psprintf(cmd->pool, "%s: takes 4 arguments: name url "
+                            "\"description\" json-schema-file",
+                            cmd->cmd->name);
+    }
+    for (i = 0; argv[0][i]; ++i) {
+        if (!apr_isalnum(argv[0][i]) && argv[0][i] != '_'
+            && argv[0][i] != '-') {
+            break;
+        }
+    }
+    if (argv[0][i] || i == 0 || i > 64) {
+        return apr_psprintf(cmd->pool, "%s: tool name '%s' must be 1 to 64 "
+                            "letters, digits, '_' or '-'", cmd->cmd->name,
+                            argv[0]);
+    }
+    if (dc->tools && sse_tool_find(dc->tools, argv[0])) {
+        return apr_psprintf(cmd->pool, "%s: tool '%s' is defined twice here",
+                            cmd->cmd->name, argv[0]);
+    }
+    if (!dc->tools) {
+        dc->tools = apr_array_make(cmd->pool, 4, sizeof(sse_tool_t));
+    }
+    tool = apr_array_push(dc->tools);
+    tool->name = argv[0];
+    tool->label = argv[2];
+    if ((err = set_url(cmd, argv[1], &tool->url, 1))) {
+        return err;
+    }
+    path = ap_server_root_relative(cmd->pool, argv[3]);
+    rv = path ? apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool)
+              : APR_EBADPATH;
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        len = rv == APR_SUCCESS ? (apr_size_t)fi.size : 0;
+        if (len > 1024 * 1024) {
+            apr_file_close(f);
+            return apr_psprintf(cmd->pool, "%s: schema %s is larger than "
+                                "1 MiB", cmd->cmd->name, path);
+        }
+        schema = apr_palloc(cmd->temp_pool, len + 1);
+        if (rv == APR_SUCCESS && len) {
+            rv = apr_file_read_full(f, schema, len, &len);
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        char buf[120];
+        return apr_psprintf(cmd->pool, "%s: cannot read schema %s: %s",
+                            cmd->cmd->name, argv[3],
+                            apr_strerror(rv, buf, sizeof(buf)));
+    }
+    tool->spec_json = sse_json_tool_spec_new(cmd->pool, tool->name,
+                                             tool->label, schema, len, &why);
+    if (!tool->spec_json) {
+        return apr_psprintf(cmd->pool, "%s: schema %s: %s", cmd->cmd->name,
+                            path, why ? why : "invalid");
+    }
+    return NULL;
+}
+
+static const char *set_tool_timeout(cmd_parms *cmd, void *dcv,
+                                    const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_duration(cmd, arg, apr_time_from_msec(1),
+                          apr_time_from_sec(600), &dc->tool_timeout);
+}
+
+static const char *set_max_tool_rounds(cmd_parms *cmd, void *dcv,
+                                       const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    long v = 0;
+    const char *err = parse_int(cmd, arg, 0, 20, &v);
+
+    if (!err) {
+        dc->max_tool_rounds = (int)v;
+    }
+    return err;
+}
+
+static const char *set_tool_phase(cmd_parms *cmd, void *dcv,
+                                  const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+
+    if (!strcasecmp(arg, "stream")) {
+        dc->tool_phase = SSE_TOOL_PHASE_STREAM;
+    }
+    else if (!strcasecmp(arg, "separate")) {
+        dc->tool_phase = SSE_TOOL_PHASE_SEPARATE;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: '%s' must be 'stream' or "
+                            "'separate'", cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
 #define DIR_SCOPE (RSRC_CONF | ACCESS_CONF)
 
 const command_rec sse_conf_cmds[] = {
@@ -478,6 +619,17 @@ const command_rec sse_conf_cmds[] = {
                   "Longest prompt accepted (bytes)"),
     AP_INIT_TAKE1(SSE_CMD_MAX_LINE, set_max_line, NULL, DIR_SCOPE,
                   "Longest upstream line or event accepted (bytes)"),
+    AP_INIT_TAKE_ARGV(SSE_CMD_TOOL, set_tool, NULL, DIR_SCOPE,
+                      "An HTTP tool: name url \"description\" "
+                      "json-schema-file"),
+    AP_INIT_TAKE1(SSE_CMD_TOOL_TIMEOUT, set_tool_timeout, NULL, DIR_SCOPE,
+                  "Time a tool may take to answer"),
+    AP_INIT_TAKE1(SSE_CMD_MAX_TOOL_ROUNDS, set_max_tool_rounds, NULL,
+                  DIR_SCOPE, "Rounds of tool calls before the model must "
+                  "answer"),
+    AP_INIT_TAKE1(SSE_CMD_TOOL_PHASE, set_tool_phase, NULL, DIR_SCOPE,
+                  "stream (every call streamed with tools) or separate "
+                  "(non-streamed tool rounds, then a streamed answer)"),
     AP_INIT_TAKE1(SSE_CMD_MAX_STREAMS, set_max_streams, NULL, RSRC_CONF,
                   "Streams open at once across all processes (0 = no "
                   "limit of our own)"),

@@ -109,13 +109,16 @@ static void fill_settings(request_rec *r, const sse_dir_conf_t *dc,
     s->api_key = dc->api_key;
     s->proxy = dc->proxy;
     s->model = sse_conf_model(dc);
-    s->system_prompt = dc->system_prompt;
     s->include_usage = sse_conf_stream_usage(dc);
     s->connect_timeout = sse_conf_connect_timeout(dc);
     /* a slow client blocks the write callback for up to Timeout; curl must
      * not call that upstream silence */
     s->idle_timeout = idle > r->server->timeout ? idle : r->server->timeout;
     s->max_line = (apr_size_t)sse_conf_max_line(dc);
+    s->tools = dc->tools;
+    s->tool_phase = (sse_tool_phase_e)sse_conf_tool_phase(dc);
+    s->max_tool_rounds = sse_conf_max_tool_rounds(dc);
+    s->tool_timeout = sse_conf_tool_timeout(dc);
 }
 
 static const char *short_id(request_rec *r, const char *id)
@@ -132,6 +135,7 @@ static int sse_assistant_handler(request_rec *r)
     sse_turn_settings_t settings;
     sse_turn_result_t result;
     sse_sink_t *sink;
+    sse_msgs_t *msgs;
     char msgid[SSE_MSGID_LEN + 1];
     char *body = NULL;
     apr_size_t body_len = 0;
@@ -207,15 +211,23 @@ static int sse_assistant_handler(request_rec *r)
                   short_id(r, msgid), prompt.prompt_len,
                   sse_curl_url_origin(r->pool, settings.url), settings.model);
 
-    sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, prompt.prompt,
-                 prompt.prompt_len, sink, &result);
+    msgs = sse_msgs_create(r->pool);
+    if (dc->system_prompt) {
+        sse_msgs_add(msgs, "system", dc->system_prompt,
+                     strlen(dc->system_prompt));
+    }
+    sse_msgs_add(msgs, "user", prompt.prompt, prompt.prompt_len);
+    sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, msgs, NULL, sink,
+                 &result);
 
     switch (result.outcome) {
     case SSE_TURN_COMPLETE:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00007)
-                      "turn %s complete: %" APR_UINT64_T_FMT " tokens, "
+                      "turn %s complete: %d upstream calls, %d tool calls, "
+                      "%" APR_UINT64_T_FMT " tokens, "
                       "first after %" APR_TIME_T_FMT " ms, %" APR_TIME_T_FMT
-                      " ms in all", short_id(r, msgid), result.tokens,
+                      " ms in all", short_id(r, msgid), result.upstream_calls,
+                      result.tool_calls, result.tokens,
                       result.first_token_at
                           ? apr_time_as_msec(result.first_token_at - started)
                           : -1,

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "sse_json.h"
+#include "sse_tools.h"
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -269,6 +270,32 @@ sse_json_rc_e sse_chunk_decode(sse_chunk_t *chunk,
     }
     delta = json_object_get(choice, "delta");
     if (json_is_object(delta)) {
+        json_t *calls = json_object_get(delta, "tool_calls");
+        size_t i;
+        json_t *tcall;
+        json_array_foreach(calls, i, tcall) {
+            json_t *fn = json_object_get(tcall, "function");
+            json_t *idx = json_object_get(tcall, "index");
+            json_t *id = json_object_get(tcall, "id");
+            json_t *name = json_object_get(fn, "name");
+            json_t *args = json_object_get(fn, "arguments");
+            if (chunk->ntool == (int)(sizeof(chunk->tool)
+                                      / sizeof(chunk->tool[0]))) {
+                break;
+            }
+            chunk->tool[chunk->ntool].index =
+                json_is_integer(idx) && json_integer_value(idx) >= 0
+                ? (long)json_integer_value(idx) : -1;
+            chunk->tool[chunk->ntool].id =
+                json_is_string(id) ? json_string_value(id) : NULL;
+            chunk->tool[chunk->ntool].name =
+                json_is_string(name) ? json_string_value(name) : NULL;
+            chunk->tool[chunk->ntool].args =
+                json_is_string(args) ? json_string_value(args) : "";
+            chunk->tool[chunk->ntool].args_len =
+                json_is_string(args) ? json_string_length(args) : 0;
+            ++chunk->ntool;
+        }
         v = json_object_get(delta, "content");
         if (json_is_string(v)) {
             chunk->content = json_string_value(v);
@@ -313,88 +340,6 @@ int sse_json_decode_error_body(sse_error_t *err,
         json_decref(doc);
     }
     return found;
-}
-
-const char *sse_json_decode_completion_text(apr_pool_t *p,
-                                            const char *body, apr_size_t len,
-                                            const char **finish_reason,
-                                            const char **usage_json)
-{
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, 0, &jerr);
-    json_t *choice, *msg, *v;
-    const char *text = NULL;
-
-    *finish_reason = NULL;
-    *usage_json = NULL;
-    if (!doc) {
-        return NULL;
-    }
-    choice = json_array_get(json_object_get(doc, "choices"), 0);
-    msg = json_object_get(choice, "message");
-    v = json_object_get(msg, "content");
-    if (json_is_string(v)) {
-        text = apr_pstrmemdup(p, json_string_value(v), json_string_length(v));
-        v = json_object_get(choice, "finish_reason");
-        if (json_is_string(v)) {
-            *finish_reason = apr_pstrdup(p, json_string_value(v));
-        }
-        v = json_object_get(doc, "usage");
-        if (json_is_object(v)) {
-            char *dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            if (dump) {
-                *usage_json = apr_pstrdup(p, dump);
-                free(dump);
-            }
-        }
-    }
-    json_decref(doc);
-    return text;
-}
-
-const char *sse_json_chat_request_new(apr_pool_t *p,
-                                      const sse_chat_request_t *req,
-                                      apr_size_t *len)
-{
-    json_t *doc, *messages, *msg, *prompt;
-    char *dump;
-    const char *out = NULL;
-
-    prompt = json_stringn(req->prompt, req->prompt_len);
-    if (!prompt) {
-        return NULL;
-    }
-    doc = json_object();
-    messages = json_array();
-    json_object_set_new(doc, "model", json_string(req->model));
-    if (req->system_prompt && *req->system_prompt) {
-        msg = json_pack("{s:s,s:s}", "role", "system",
-                        "content", req->system_prompt);
-        if (!msg) {
-            json_decref(prompt);
-            goto cleanup;
-        }
-        json_array_append_new(messages, msg);
-    }
-    msg = json_object();
-    json_object_set_new(msg, "role", json_string("user"));
-    json_object_set_new(msg, "content", prompt);
-    json_array_append_new(messages, msg);
-    json_object_set_new(doc, "messages", messages);
-    json_object_set_new(doc, "stream", json_true());
-    if (req->include_usage) {
-        json_object_set_new(doc, "stream_options",
-                            json_pack("{s:b}", "include_usage", 1));
-    }
-    dump = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (dump) {
-        *len = strlen(dump);
-        out = apr_pstrmemdup(p, dump, *len);
-        free(dump);
-    }
-cleanup:
-    json_decref(doc);
-    return out;
 }
 
 const char *sse_json_decode_prompt_body(apr_pool_t *p,
@@ -451,4 +396,241 @@ const char *sse_json_error_body_new(apr_pool_t *p, const char *type,
     return dump_take(p, json_pack("{s:{s:s,s:s,s:s}}", "error",
                                   "message", message, "type", type,
                                   "code", code));
+}
+
+struct sse_msgs_t {
+    json_t *list;
+};
+
+static apr_status_t msgs_cleanup(void *data)
+{
+    json_decref(((sse_msgs_t *)data)->list);
+    return APR_SUCCESS;
+}
+
+sse_msgs_t *sse_msgs_create(apr_pool_t *p)
+{
+    sse_msgs_t *m = apr_palloc(p, sizeof(*m));
+
+    m->list = json_array();
+    apr_pool_cleanup_register(p, m, msgs_cleanup, apr_pool_cleanup_null);
+    return m;
+}
+
+apr_status_t sse_msgs_add(sse_msgs_t *m, const char *role,
+                          const char *content, apr_size_t len)
+{
+    json_t *c = json_stringn(content, len);
+
+    if (!c) {
+        return APR_EINVAL;
+    }
+    json_array_append_new(m->list, json_pack("{s:s,s:o}", "role", role,
+                                             "content", c));
+    return APR_SUCCESS;
+}
+
+apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
+                                     const sse_tool_calls_t *calls)
+{
+    json_t *arr = json_array(), *msg;
+    int i;
+
+    for (i = 0; i < calls->n; ++i) {
+        const sse_tool_call_t *c = &calls->calls[i];
+        json_t *call = json_pack("{s:s,s:s,s:{s:s,s:s%}}", "id", c->id,
+                                 "type", "function", "function",
+                                 "name", c->name, "arguments", c->args,
+                                 c->args_len);
+        if (!call) {
+            json_decref(arr);
+            return APR_EINVAL;
+        }
+        json_array_append_new(arr, call);
+    }
+    msg = json_pack("{s:s,s:o,s:o}", "role", "assistant", "content",
+                    content && *content ? json_string(content) : json_null(),
+                    "tool_calls", arr);
+    if (!msg) {
+        return APR_EINVAL;
+    }
+    json_array_append_new(m->list, msg);
+    return APR_SUCCESS;
+}
+
+apr_status_t sse_msgs_add_tool_result(sse_msgs_t *m, const char *call_id,
+                                      const char *content, apr_size_t len)
+{
+    json_t *c = json_stringn(content, len);
+
+    if (!c) {
+        c = json_string("(the tool answered with text that is not UTF-8)");
+    }
+    json_array_append_new(m->list, json_pack("{s:s,s:s,s:o}", "role", "tool",
+                                             "tool_call_id", call_id,
+                                             "content", c));
+    return APR_SUCCESS;
+}
+
+int sse_msgs_count(const sse_msgs_t *m)
+{
+    return (int)json_array_size(m->list);
+}
+
+const char *sse_json_chat_new(apr_pool_t *p, const char *model,
+                              const sse_msgs_t *msgs,
+                              const char *const *tool_specs, int ntools,
+                              int stream, int include_usage,
+                              apr_size_t *len)
+{
+    json_t *doc = json_object();
+    char *dump;
+    const char *out = NULL;
+    int i;
+
+    json_object_set_new(doc, "model", json_string(model));
+    /* a copy: the list stays owned by msgs */
+    json_object_set_new(doc, "messages", json_deep_copy(msgs->list));
+    if (ntools > 0) {
+        json_t *tools = json_array();
+        json_error_t err;
+        for (i = 0; i < ntools; ++i) {
+            json_t *spec = json_loads(tool_specs[i], 0, &err);
+            if (spec) {
+                json_array_append_new(tools, spec);
+            }
+        }
+        json_object_set_new(doc, "tools", tools);
+    }
+    json_object_set_new(doc, "stream", json_boolean(stream));
+    if (stream && include_usage) {
+        json_object_set_new(doc, "stream_options",
+                            json_pack("{s:b}", "include_usage", 1));
+    }
+    dump = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (dump) {
+        *len = strlen(dump);
+        out = apr_pstrmemdup(p, dump, *len);
+        free(dump);
+    }
+    json_decref(doc);
+    return out;
+}
+
+const char *sse_json_tool_spec_new(apr_pool_t *p, const char *name,
+                                   const char *description,
+                                   const char *schema, apr_size_t schema_len,
+                                   const char **why)
+{
+    json_error_t err;
+    json_t *params = json_loadb(schema, schema_len, 0, &err);
+
+    if (!params) {
+        *why = apr_psprintf(p, "not JSON (line %d: %s)", err.line, err.text);
+        return NULL;
+    }
+    if (!json_is_object(params)) {
+        json_decref(params);
+        *why = "the schema must be a JSON object";
+        return NULL;
+    }
+    return dump_take(p, json_pack("{s:s,s:{s:s,s:s,s:o}}", "type", "function",
+                                  "function", "name", name, "description",
+                                  description, "parameters", params));
+}
+
+int sse_json_decode_completion(apr_pool_t *p, const char *body,
+                               apr_size_t len, const char **text,
+                               sse_tool_calls_t *calls,
+                               const char **finish_reason,
+                               const char **usage_json)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    json_t *choice, *msg, *v, *tcall;
+    size_t i;
+
+    *text = NULL;
+    *finish_reason = NULL;
+    *usage_json = NULL;
+    choice = json_array_get(json_object_get(doc, "choices"), 0);
+    msg = json_object_get(choice, "message");
+    if (!json_is_object(msg)) {
+        json_decref(doc);
+        return -1;
+    }
+    v = json_object_get(msg, "content");
+    *text = json_is_string(v) ? apr_pstrmemdup(p, json_string_value(v),
+                                               json_string_length(v)) : "";
+    json_array_foreach(json_object_get(msg, "tool_calls"), i, tcall) {
+        json_t *fn = json_object_get(tcall, "function");
+        json_t *id = json_object_get(tcall, "id");
+        json_t *name = json_object_get(fn, "name");
+        json_t *args = json_object_get(fn, "arguments");
+        /* "arguments" is a JSON string; a few servers send an object */
+        char *dumped = json_is_object(args)
+                       ? json_dumps(args, JSON_COMPACT) : NULL;
+        sse_tool_calls_add(calls, (long)i,
+                           json_is_string(id) ? json_string_value(id) : NULL,
+                           json_is_string(name) ? json_string_value(name)
+                                                : NULL,
+                           dumped ? dumped : json_is_string(args)
+                               ? json_string_value(args) : "",
+                           dumped ? strlen(dumped) : json_is_string(args)
+                               ? json_string_length(args) : 0);
+        free(dumped);
+    }
+    v = json_object_get(choice, "finish_reason");
+    if (json_is_string(v)) {
+        *finish_reason = apr_pstrdup(p, json_string_value(v));
+    }
+    v = json_object_get(doc, "usage");
+    if (json_is_object(v)) {
+        char *dump = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        *usage_json = dump ? apr_pstrdup(p, dump) : NULL;
+        free(dump);
+    }
+    json_decref(doc);
+    return 0;
+}
+
+const char *sse_json_tool_event_new(apr_pool_t *p, const char *tool,
+                                    const char *label, const char *key,
+                                    const char *value, apr_size_t len,
+                                    apr_size_t max)
+{
+    json_error_t err;
+    json_t *v = NULL;
+
+    if (len <= max) {
+        v = json_loadb(value, len, JSON_DECODE_ANY, &err);
+    }
+    if (!v) {
+        apr_size_t n = len > max ? max : len;
+        while (n > 0 && n < len && ((unsigned char)value[n] & 0xC0) == 0x80) {
+            --n;
+        }
+        v = json_stringn(value, n);
+        if (v && n < len) {
+            json_t *cut = json_sprintf("%s… (%" APR_SIZE_T_FMT " bytes)",
+                                       json_string_value(v), len);
+            json_decref(v);
+            v = cut;
+        }
+        if (!v) {
+            v = json_string("(not UTF-8)");
+        }
+    }
+    return dump_take(p, json_pack("{s:s,s:s,s:o}", "tool", tool, "label",
+                                  label ? label : tool, key, v));
+}
+
+int sse_json_is_object_text(const char *buf, apr_size_t len)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(buf, len, 0, &err);
+    int is_object = json_is_object(doc);
+
+    json_decref(doc);
+    return is_object;
 }

@@ -3,6 +3,7 @@
 
 #include <apr_strings.h>
 
+#include "sse_tools.h"
 #include "sse_upstream.h"
 
 struct sse_upstream_parser_t {
@@ -23,7 +24,14 @@ struct sse_upstream_parser_t {
     char finish_reason[32];
     char usage_json[2048];      /* fixed: some servers repeat it per chunk */
     apr_uint64_t tokens;
+    sse_tool_calls_t *calls;
 };
+
+void sse_upstream_set_tool_calls(sse_upstream_parser_t *up,
+                                 sse_tool_calls_t *calls)
+{
+    up->calls = calls;
+}
 
 sse_upstream_parser_t *sse_upstream_parser_create(apr_pool_t *p,
                                                   apr_size_t max_line,
@@ -108,6 +116,20 @@ static sse_upstream_state_e dispatch(sse_upstream_parser_t *up)
         up->error = chunk.error;
         sse_chunk_release(&chunk);
         return up->state = SSE_UPSTREAM_ERROR;
+    }
+    if (up->calls) {
+        int i;
+        for (i = 0; i < chunk.ntool; ++i) {
+            if (sse_tool_calls_add(up->calls, chunk.tool[i].index,
+                                   chunk.tool[i].id, chunk.tool[i].name,
+                                   chunk.tool[i].args,
+                                   chunk.tool[i].args_len)) {
+                sse_chunk_release(&chunk);
+                return fail(up, "upstream_error", "too_many_tool_calls",
+                            "the model asked for more tool calls (or longer "
+                            "arguments) than allowed");
+            }
+        }
     }
     if (chunk.content_len) {
         ++up->tokens;
