@@ -26,6 +26,8 @@ FAKE=$top/build/fake-openai
 PROCSTAT="perl $top/bench/procstat.pl"
 QUICK=${BENCH_QUICK:-0}
 T_START=$(date +%s)
+so_sum() { md5sum "$top/.libs/mod_sse_assistant.so" | cut -c1-12; }
+SO_START=$(so_sum)
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "ERROR: $*"; exit 2; }
@@ -296,6 +298,7 @@ curl -fsS "http://127.0.0.1:$FP/_fake/stats" > "$R/fake_stats.json" 2>/dev/null 
 
 # ---------------------------------------------------------------- report
 T_END=$(date +%s)
+[ "$(so_sum)" = "$SO_START" ] || note "WARNING: .libs/mod_sse_assistant.so was rebuilt during this run; httpd (re)starts after that loaded the new build, so the tables mix two builds. Run again."
 {
     printf 'cpu\t%s\n' "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
     printf 'nproc\t%s\n' "$(nproc)"
@@ -307,6 +310,7 @@ T_END=$(date +%s)
     printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'duration\t%s\n' "$((T_END - T_START))"
     printf 'quick\t%s\n' "$QUICK"
+    printf 'module\t%s\n' "git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet HEAD -- modules include mod_sse_assistant.c 2>/dev/null || echo ' + uncommitted changes'), .so built $(date -u -r "$top/.libs/mod_sse_assistant.so" '+%Y-%m-%d %H:%M:%S UTC'), md5 $SO_START"
     printf 'clk_tck\t%s\n' "$(getconf CLK_TCK)"
     printf 'nofile\t%s\n' "$NOFILE"
     printf 'somaxconn\t%s\n' "$SOMAXCONN"
