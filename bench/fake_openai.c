@@ -19,6 +19,7 @@
  *   GET  /_fake/health                 {"ok":true}
  *   GET  /_fake/stats                  global counters (JSON)
  *   POST /_fake/reset                  clears the log
+ *   POST /_fake/tool/NAME[?tag=T]      fake tools (see below)
  *
  * Scenario parameters: model "fake:key=value,key,..." and/or a last user
  * message starting with "!fake key=value,... rest of prompt" (overrides).
@@ -27,6 +28,30 @@
  *   comments  filter  status=CODE  plain  error_after=N  close_after=N
  *   nodone  badjson_after=N  hang  hang_after=N  tag=STR [default]
  * Values may use %XX escapes (e.g. text=a%2Cb).  Delays accept fractions.
+ *
+ * Tool calling (OpenAI wire format):
+ *   calls=N [0]  rounds=R [1]  tool=NAME  args=JSON  argsplit=K [8]
+ *   interleave  text_before=WORD
+ * The answer is N tool calls when the request has a non-empty "tools" array,
+ * calls > 0 and fewer than R assistant messages with tool_calls follow the
+ * last user message; otherwise text.  Names: tool=NAME, else the request's
+ * tools cycled in order.  Ids call_fake<round>_<i>.  Arguments: args=, else
+ * {"city":"Berlin","unit":"celsius"} (plus "n":<i> when N > 1), streamed in
+ * K-byte pieces (never inside a UTF-8 character; K <= 0: one piece), calls
+ * sequential or, with interleave, round-robin.  Every fragment (and the
+ * text_before token) counts as one token for delay, *_after, usage and the
+ * log.  finish_reason is "tool_calls" unless finish= is given.  A text
+ * answer to a request with role "tool" messages after the last user message
+ * is "Tool results: ", each tool content, " Done." (one token each, tokens=
+ * ignored) unless stamp, echo, text, utf8 or demo is set.
+ *
+ * Tools (log under ?tag=T, "tool_requests" and "tool_bodies"):
+ *   weather  {"city":<body.city|"unknown">,"temp_c":21,"sky":"sunny"}
+ *   echo     the body, as application/json
+ *   fail     500 {"error":"weather service down"}
+ *   text     200 text/plain "not json at all"
+ *   slow     like weather, after ?ms=N milliseconds (timer)
+ *   big      {"data":"<100000 characters>"}
  */
 
 #include <arpa/inet.h>
@@ -62,6 +87,9 @@
 #define TAG_MAX       4096
 #define TAG_HASH      8192
 #define LINGER_NS     (2000ull * 1000000ull)
+#define LOG_BODIES    10            /* request bodies kept per tag */
+#define MAX_CALLS     256           /* calls= limit */
+#define BIG_TOOL_LEN  100000        /* /_fake/tool/big string length */
 
 /* ------------------------------------------------------------------ */
 /* utilities                                                           */
@@ -297,9 +325,10 @@ typedef struct tagrec {
     int refs;           /* 1 for table membership + 1 per open stream */
     int in_table;
     char *tag;
-    unsigned long long requests, tokens_sent;
+    unsigned long long requests, tokens_sent, tool_requests;
     long streams_open;
     reqrec *last;
+    json_t *bodies, *tool_bodies;   /* last LOG_BODIES, oldest first */
     struct tagrec *hnext, *lprev, *lnext;
 } tagrec;
 
@@ -321,6 +350,8 @@ static void tag_unref(tagrec *t)
     if (!t || --t->refs > 0)
         return;
     rec_unref(t->last);
+    json_decref(t->bodies);
+    json_decref(t->tool_bodies);
     free(t->tag);
     free(t);
 }
@@ -406,6 +437,23 @@ static void tags_reset(void)
         tag_evict(g_lru_head);
 }
 
+/* append v (reference stolen) to *arr, keeping the last LOG_BODIES */
+static void ring_push(json_t **arr, json_t *v)
+{
+    if (!v)
+        return;
+    if (!*arr) {
+        *arr = json_array();
+        if (!*arr) {
+            json_decref(v);
+            return;
+        }
+    }
+    json_array_append_new(*arr, v);
+    while (json_array_size(*arr) > LOG_BODIES)
+        json_array_remove(*arr, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* scenario                                                            */
 
@@ -422,6 +470,12 @@ typedef struct {
     long split;
     int status;
     long error_after, close_after, badjson_after, hang_after;
+    /* tool calling */
+    long calls, rounds, argsplit;
+    int interleave, has_tool, has_args, has_finish;
+    char tool[256];
+    char text_before[256];
+    char args[2048];
 } scen_t;
 
 static void scen_defaults(scen_t *sc)
@@ -431,6 +485,8 @@ static void scen_defaults(scen_t *sc)
     strcpy(sc->finish, "stop");
     strcpy(sc->tag, "default");
     sc->error_after = sc->close_after = sc->badjson_after = sc->hang_after = -1;
+    sc->rounds = 1;
+    sc->argsplit = 8;
 }
 
 static int parse_num(const char *v, double *out)
@@ -480,7 +536,10 @@ static void scen_set(scen_t *sc, const char *k, size_t kl, const char *v)
         sc->has_text = 1;
     }
     else if (ieq(k, kl, "usage")) sc->usage = flag;
-    else if (ieq(k, kl, "finish")) scopy(sc->finish, sizeof sc->finish, v);
+    else if (ieq(k, kl, "finish")) {
+        scopy(sc->finish, sizeof sc->finish, v);
+        sc->has_finish = 1;
+    }
     else if (ieq(k, kl, "crlf")) sc->crlf = flag;
     else if (ieq(k, kl, "split")) { if (num) sc->split = d > 0 ? to_count(d) : 0; }
     else if (ieq(k, kl, "comments")) sc->comments = flag;
@@ -500,6 +559,23 @@ static void scen_set(scen_t *sc, const char *k, size_t kl, const char *v)
         if (*v)
             scopy(sc->tag, sizeof sc->tag, v);
     }
+    else if (ieq(k, kl, "calls")) {
+        if (num && d >= 0) sc->calls = d > MAX_CALLS ? MAX_CALLS : (long)d;
+    }
+    else if (ieq(k, kl, "rounds")) { if (num && d >= 0) sc->rounds = to_count(d); }
+    else if (ieq(k, kl, "argsplit")) { if (num) sc->argsplit = d > 0 ? to_count(d) : 0; }
+    else if (ieq(k, kl, "interleave")) sc->interleave = flag;
+    else if (ieq(k, kl, "tool")) {
+        if (*v) {
+            scopy(sc->tool, sizeof sc->tool, v);
+            sc->has_tool = 1;
+        }
+    }
+    else if (ieq(k, kl, "args")) {
+        scopy(sc->args, sizeof sc->args, v);
+        sc->has_args = 1;
+    }
+    else if (ieq(k, kl, "text_before")) scopy(sc->text_before, sizeof sc->text_before, v);
     /* unknown keys are ignored */
 }
 
@@ -509,7 +585,7 @@ static void scen_apply(scen_t *sc, const char *s, size_t n)
     while (i < n) {
         size_t j = i, ks, ke, vs, ve;
         const char *eq;
-        char val[512];
+        char val[2048];
         while (j < n && s[j] != ',')
             j++;
         eq = memchr(s + i, '=', j - i);
@@ -543,6 +619,18 @@ enum {
 };
 enum { CK_SIZE, CK_DATA, CK_CRLF, CK_TRAILER };
 
+typedef struct { size_t off, len; } span_t;
+
+typedef struct {
+    span_t name, args;      /* into stream.xbuf */
+} tcall_t;
+
+typedef struct {
+    unsigned call;          /* index of the call */
+    int first;              /* the id/name fragment */
+    size_t off, len;        /* argument piece, into the call's args */
+} tfrag_t;
+
 typedef struct stream {
     scen_t sc;
     int is_stream;
@@ -562,6 +650,16 @@ typedef struct stream {
     size_t pend_pos, *uends, nunits, capunits, ucur;
     char *echo;         /* echo words */
     size_t *wofs, *wlen, nwords;
+    /* tool calling: either tool calls out, or a text about tool results */
+    int toolmode;       /* answer with tool calls */
+    long round;         /* 1-based round number, for call ids */
+    buf_t xbuf;         /* names, arguments, tool result texts */
+    tcall_t *calls;
+    size_t ncalls;
+    tfrag_t *frags;
+    size_t nfrags;
+    span_t *tres;       /* tool result texts (text answer) */
+    size_t ntres;
     tagrec *tag;
     reqrec *rec;
 } stream_t;
@@ -589,6 +687,8 @@ typedef struct conn {
     buf_t body;
     int resp_chunked;
     stream_t *st;
+    int tool_wait;      /* a delayed /_fake/tool answer is in tool_resp */
+    buf_t tool_resp;
     struct conn *dead_next;
 } conn;
 
@@ -747,6 +847,10 @@ static void stream_free(stream_t *s)
     free(s->echo);
     free(s->wofs);
     free(s->wlen);
+    buf_free(&s->xbuf);
+    free(s->calls);
+    free(s->frags);
+    free(s->tres);
     free(s->model);
     rec_unref(s->rec);
     tag_unref(s->tag);
@@ -801,6 +905,7 @@ static void conn_free(conn *c)
     buf_free(&c->in);
     buf_free(&c->out);
     buf_free(&c->body);
+    buf_free(&c->tool_resp);
     free(c->target);
     free(c->auth);
     free(c);
@@ -985,6 +1090,16 @@ static void token_text(stream_t *s, long i)
         size_t nw = sizeof(DEMO_WORDS) / sizeof(DEMO_WORDS[0]);
         buf_adds(&s->tok, DEMO_WORDS[(size_t)(i - 1) % nw]);
         buf_add(&s->tok, " ", 1);
+    } else if (s->ntres) {
+        /* "Tool results: ", each tool message content, " Done." */
+        if (i <= 1) {
+            buf_adds(&s->tok, "Tool results: ");
+        } else if ((size_t)(i - 2) < s->ntres) {
+            const span_t *sp = &s->tres[i - 2];
+            buf_add(&s->tok, s->xbuf.p + sp->off, sp->len);
+        } else {
+            buf_adds(&s->tok, " Done.");
+        }
     } else {
         buf_add(&s->tok, "tok", 3);
         buf_u64(&s->tok, (uint64_t)i);
@@ -1232,6 +1347,49 @@ static void write_stream_headers(conn *c)
     out_add(c, hdr, (size_t)n);
 }
 
+/* one tool-calling unit: the text_before token or a tool_calls fragment */
+static void tool_unit(conn *c)
+{
+    stream_t *s = c->st;
+    size_t u = (size_t)s->k;
+    const tfrag_t *f;
+    const tcall_t *tc;
+    if (s->sc.text_before[0]) {
+        if (u == 0) {
+            s->ev.len = 0;
+            buf_add(&s->ev, s->tokpre.p, s->tokpre.len);
+            buf_json_esc(&s->ev, s->sc.text_before, strlen(s->sc.text_before));
+            buf_add(&s->ev, s->toksuf.p, s->toksuf.len);
+            emit_ev(c);
+            return;
+        }
+        u--;
+    }
+    if (u >= s->nfrags)
+        return;
+    f = &s->frags[u];
+    tc = &s->calls[f->call];
+    ev_begin(s);
+    buf_add(&s->ev, s->common.p, s->common.len);
+    buf_adds(&s->ev, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":");
+    buf_u64(&s->ev, f->call);
+    if (f->first) {
+        buf_adds(&s->ev, ",\"id\":\"call_fake");
+        buf_u64(&s->ev, (uint64_t)s->round);
+        buf_add(&s->ev, "_", 1);
+        buf_u64(&s->ev, f->call);
+        buf_adds(&s->ev, "\",\"type\":\"function\",\"function\":{\"name\":\"");
+        buf_json_esc(&s->ev, s->xbuf.p + tc->name.off, tc->name.len);
+        buf_adds(&s->ev, "\",\"arguments\":\"\"}}");
+    } else {
+        buf_adds(&s->ev, ",\"function\":{\"arguments\":\"");
+        buf_json_esc(&s->ev, s->xbuf.p + tc->args.off + f->off, f->len);
+        buf_adds(&s->ev, "\"}}");
+    }
+    buf_adds(&s->ev, "]},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}");
+    ev_end(c);
+}
+
 static void step(conn *c)
 {
     stream_t *s = c->st;
@@ -1253,13 +1411,24 @@ static void step(conn *c)
         }
         ev_begin(s);
         buf_add(&s->ev, s->common.p, s->common.len);
-        buf_adds(&s->ev, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                         "\"content\":\"\",\"refusal\":null},\"logprobs\":null,"
-                         "\"finish_reason\":null}],\"usage\":null}");
+        if (s->toolmode)
+            buf_adds(&s->ev, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                             "\"content\":null},\"logprobs\":null,"
+                             "\"finish_reason\":null}],\"usage\":null}");
+        else
+            buf_adds(&s->ev, "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                             "\"content\":\"\",\"refusal\":null},\"logprobs\":null,"
+                             "\"finish_reason\":null}],\"usage\":null}");
         ev_end(c);
         after_tokens(c, 0);
         return;
     case PH_TOKEN:
+        if (s->toolmode) {
+            tool_unit(c);
+            rec_tokens(s, 1);
+            after_tokens(c, s->k);
+            return;
+        }
         token_text(s, s->k + 1);
         s->ev.len = 0;
         buf_add(&s->ev, s->tokpre.p, s->tokpre.len);

@@ -32,7 +32,7 @@ sub cpu_us_per_token {
     my $j = j($name);
     my $t = slurp("$dir/$name.cpu");
     return undef unless $j && defined $t && $j->{tokens_total};
-    return 'res' if $t < 3;
+    return 'res' if $t < 10;
     return $t * 1e6 / $meta{clk_tck} / $j->{tokens_total};
 }
 sub verdict { $_[0] ? '**met**' : '**missed**' }
@@ -122,7 +122,7 @@ out "## 3. Server CPU per token", "";
 out "httpd utime+stime (from /proc/<pid>/stat of the parent and all children, plus the parent's "
     . "cutime/cstime) before vs after the run, ÷ tokens relayed. Includes the per-request work "
     . "(accept, request parsing, upstream connect, 50 tokens per request). Resolution: 1 tick = "
-    . sprintf('%.0f', 1e3 / $meta{clk_tck}) . " ms of CPU, so runs with few tokens are coarse (shown as '< res' under 3 ticks).", "";
+    . sprintf('%.0f', 1e3 / $meta{clk_tck}) . " ms of CPU, so runs with few tokens are coarse (shown as '< res' under 10 ticks).", "";
 out "| run | module µs/token | mod_proxy_http µs/token |", "|---|---|---|";
 for my $n (split ' ', $meta{lat_streams}) {
     next if $n == 1;

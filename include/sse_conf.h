@@ -21,6 +21,8 @@
 #define SSE_DEFAULT_MAX_STREAMS     0
 #define SSE_DEFAULT_TOOL_TIMEOUT    apr_time_from_sec(30)
 #define SSE_DEFAULT_MAX_TOOL_ROUNDS 5
+#define SSE_DEFAULT_MEMORY_LIMIT    20
+#define SSE_DEFAULT_MEMORY_KEY      "assistant"
 
 /* Process-wide state, set up by the post_config and child_init hooks and
  * shared by every server_rec's config. */
@@ -28,6 +30,7 @@ typedef struct sse_runtime_t {
     int max_streams;                        /* -1 = unset */
     sse_stream_counter_t *streams;          /* parent, shared memory */
     sse_curl_pool_t *curl_pool;             /* per child */
+    volatile apr_uint32_t schema_ready;     /* per child: migrations ran */
 } sse_runtime_t;
 
 typedef struct sse_srv_conf_t {
@@ -53,6 +56,9 @@ typedef struct sse_dir_conf_t {
     apr_interval_time_t tool_timeout;
     int max_tool_rounds;
     int tool_phase;                         /* sse_tool_phase_e */
+    int memory;                             /* -1 = unset */
+    int memory_limit;
+    const char *memory_key;
 } sse_dir_conf_t;
 
 extern const command_rec sse_conf_cmds[];
@@ -79,5 +85,8 @@ int sse_conf_max_streams(const sse_runtime_t *rt);
 apr_interval_time_t sse_conf_tool_timeout(const sse_dir_conf_t *dc);
 int sse_conf_max_tool_rounds(const sse_dir_conf_t *dc);
 int sse_conf_tool_phase(const sse_dir_conf_t *dc);
+int sse_conf_memory(const sse_dir_conf_t *dc);
+int sse_conf_memory_limit(const sse_dir_conf_t *dc);
+const char *sse_conf_memory_key(const sse_dir_conf_t *dc);
 
 #endif

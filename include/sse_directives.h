@@ -22,5 +22,8 @@
 #define SSE_CMD_TOOL_TIMEOUT    "SSEAssistantToolTimeout"
 #define SSE_CMD_MAX_TOOL_ROUNDS "SSEAssistantMaxToolRounds"
 #define SSE_CMD_TOOL_PHASE      "SSEAssistantToolPhase"
+#define SSE_CMD_MEMORY          "SSEAssistantMemory"
+#define SSE_CMD_MEMORY_LIMIT    "SSEAssistantMemoryLimit"
+#define SSE_CMD_MEMORY_KEY      "SSEAssistantMemoryKey"
 
 #endif

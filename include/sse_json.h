@@ -25,6 +25,10 @@ void sse_error_set(sse_error_t *err, const char *type, const char *code,
                    const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The msgid event: {"id":…,"conversation":…} (conversation may be NULL). */
+const char *sse_json_msgid_new(apr_pool_t *p, const char *msgid,
+                               const char *conversation);
+
 /* {"message":…,"type":…,"code":…} as a pool string. */
 const char *sse_json_error_new(apr_pool_t *p, const sse_error_t *err);
 
@@ -83,6 +87,22 @@ apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
 apr_status_t sse_msgs_add_tool_result(sse_msgs_t *m, const char *call_id,
                                       const char *content, apr_size_t len);
 int sse_msgs_count(const sse_msgs_t *m);
+/* A stored message as it was: tool_calls_json (the "tool_calls" array as
+ * JSON text) and tool_call_id may be NULL. */
+apr_status_t sse_msgs_add_stored(sse_msgs_t *m, const char *role,
+                                 const char *content,
+                                 const char *tool_calls_json,
+                                 const char *tool_call_id);
+/* For history lists: appends {id,role,content,timestamp,feedback:null}. */
+void sse_msgs_add_history_entry(sse_msgs_t *m, const char *id,
+                                const char *role, const char *content,
+                                const char *timestamp);
+/* The list as compact JSON text. */
+const char *sse_msgs_dump(apr_pool_t *p, const sse_msgs_t *m);
+
+/* The "tool_calls" array of an assistant message, as JSON text. */
+const char *sse_json_tool_calls_new(apr_pool_t *p,
+                                    const struct sse_tool_calls_t *calls);
 
 /* The whole request: model, messages, tools (array of spec JSON texts, may
  * be NULL), stream flag. A pool string, or NULL on failure. */
@@ -121,7 +141,17 @@ const char *sse_json_decode_prompt_body(apr_pool_t *p,
                                         const char *body, apr_size_t len,
                                         const char **prompt,
                                         apr_size_t *prompt_len,
-                                        const char **conversation);
+                                        const char **conversation,
+                                        const char **action);
+
+/* The REST answer: {"id","conversation","role":"assistant","content",
+ * "tool_calls":<tool_events, a JSON array text>,"finish_reason","usage"}. */
+const char *sse_json_rest_answer_new(apr_pool_t *p, const char *id,
+                                     const char *conversation,
+                                     const char *content, apr_size_t len,
+                                     const char *tool_events,
+                                     const char *finish_reason,
+                                     const char *usage_json);
 
 /* Seeds jansson's hash function; call before threads start (child_init). */
 void sse_json_seed(void);

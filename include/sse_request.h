@@ -9,6 +9,8 @@ typedef struct sse_prompt_t {
     const char *prompt;
     apr_size_t prompt_len;
     const char *conversation;       /* NULL when the client sent none */
+    const char *action;             /* "clear", or NULL */
+    int history;                    /* ?history=1: the stored messages */
 } sse_prompt_t;
 
 /* A failed parse: the HTTP status to answer and a machine-readable code;
@@ -27,7 +29,8 @@ int sse_form_get(apr_pool_t *p, const char *form, apr_size_t form_len,
 
 /* body may be NULL (GET). content_type may be NULL. Returns 1 and fills
  * out, or 0 and fills err. The prompt is validated as UTF-8, not empty
- * after trimming, and at most max_prompt bytes. */
+ * after trimming, and at most max_prompt bytes; it is not required for
+ * history=1 or action=clear. */
 int sse_request_parse(apr_pool_t *p, const char *query,
                       const char *content_type,
                       const char *body, apr_size_t body_len,

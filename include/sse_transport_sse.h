@@ -14,6 +14,10 @@ sse_sink_t *sse_transport_sse_create(request_rec *r, const char *msgid,
 /* Sends the headers, "retry:" and an opening comment, flushed. */
 apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms);
 
+/* HTTP/1.x: 1 when the client closed its connection (a MSG_PEEK on the
+ * socket; pending bytes count as alive). Shared by every transport. */
+int sse_transport_client_closed(conn_rec *c);
+
 /* 1 when the client went away (a write failed or the connection aborted). */
 int sse_transport_sse_client_gone(sse_sink_t *sink);
 

@@ -31,6 +31,7 @@ typedef struct sse_turn_settings_t {
     sse_tool_phase_e tool_phase;
     int max_tool_rounds;
     apr_interval_time_t tool_timeout;
+    int keep_answer;                    /* result->answer wanted (REST) */
 } sse_turn_settings_t;
 
 /* Where the turn's messages are remembered (conversation memory); every
@@ -71,7 +72,8 @@ typedef struct sse_turn_result_t {
  * events, then meta + done (or error + done). */
 void sse_turn_run(apr_pool_t *p, sse_curl_pool_t *curl_pool,
                   const sse_turn_settings_t *settings,
-                  const char *msgid, sse_msgs_t *msgs,
+                  const char *msgid, const char *conversation,
+                  sse_msgs_t *msgs,
                   const sse_turn_memory_t *memory, sse_sink_t *sink,
                   sse_turn_result_t *result);
 

@@ -35,6 +35,8 @@ void *sse_conf_create_dir(apr_pool_t *p, char *dir)
     dc->tool_timeout = UNSET;
     dc->max_tool_rounds = UNSET;
     dc->tool_phase = UNSET;
+    dc->memory = UNSET;
+    dc->memory_limit = UNSET;
     return dc;
 }
 
@@ -70,6 +72,9 @@ void *sse_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(tool_timeout);
     MERGE_NUM(max_tool_rounds);
     MERGE_NUM(tool_phase);
+    MERGE_NUM(memory);
+    MERGE_NUM(memory_limit);
+    MERGE_PTR(memory_key);
     return dc;
 }
 
@@ -177,6 +182,22 @@ int sse_conf_max_tool_rounds(const sse_dir_conf_t *dc)
 int sse_conf_tool_phase(const sse_dir_conf_t *dc)
 {
     return dc->tool_phase != UNSET ? dc->tool_phase : SSE_TOOL_PHASE_STREAM;
+}
+
+int sse_conf_memory(const sse_dir_conf_t *dc)
+{
+    return dc->memory != UNSET ? dc->memory : 1;
+}
+
+int sse_conf_memory_limit(const sse_dir_conf_t *dc)
+{
+    return dc->memory_limit != UNSET ? dc->memory_limit
+                                     : SSE_DEFAULT_MEMORY_LIMIT;
+}
+
+const char *sse_conf_memory_key(const sse_dir_conf_t *dc)
+{
+    return dc->memory_key ? dc->memory_key : SSE_DEFAULT_MEMORY_KEY;
 }
 
 /* --- setters: every one validates, every error names the directive --- */
@@ -322,9 +343,12 @@ static const char *set_text(cmd_parms *cmd, void *dcv, const char *arg)
 static const char *set_flag(cmd_parms *cmd, void *dcv, int on)
 {
     sse_dir_conf_t *dc = dcv;
-    dc->stream_usage = on;
+    int offset = (int)(long)cmd->info;
+
+    *(int *)((char *)dc + offset) = on;
     return NULL;
 }
+
 
 /* Durations: "15", "15s", "500ms", "2min"; bounds inclusive. */
 static const char *parse_duration(cmd_parms *cmd, const char *arg,
@@ -442,6 +466,19 @@ static const char *parse_int(cmd_parms *cmd, const char *arg, long min,
     }
     *out = v;
     return NULL;
+}
+
+static const char *set_memory_limit(cmd_parms *cmd, void *dcv,
+                                    const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    long v = 0;
+    const char *err = parse_int(cmd, arg, 0, 1000, &v);
+
+    if (!err) {
+        dc->memory_limit = (int)v;
+    }
+    return err;
 }
 
 static const char *set_retry(cmd_parms *cmd, void *dcv, const char *arg)
@@ -601,7 +638,17 @@ const command_rec sse_conf_cmds[] = {
     AP_INIT_TAKE1(SSE_CMD_SYSTEM_PROMPT, set_text,
                   (void *)APR_OFFSETOF(sse_dir_conf_t, system_prompt),
                   DIR_SCOPE, "System prompt sent before the user's prompt"),
-    AP_INIT_FLAG(SSE_CMD_STREAM_USAGE, set_flag, NULL, DIR_SCOPE,
+    AP_INIT_FLAG(SSE_CMD_MEMORY, set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, memory), DIR_SCOPE,
+                 "Conversation memory through mod_dbd"),
+    AP_INIT_TAKE1(SSE_CMD_MEMORY_LIMIT, set_memory_limit, NULL, DIR_SCOPE,
+                  "Messages of history sent upstream"),
+    AP_INIT_TAKE1(SSE_CMD_MEMORY_KEY, set_text,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, memory_key), DIR_SCOPE,
+                  "Memory key: locations with the same key share "
+                  "conversations"),
+    AP_INIT_FLAG(SSE_CMD_STREAM_USAGE, set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, stream_usage), DIR_SCOPE,
                  "Ask the upstream for token usage (stream_options)"),
     AP_INIT_TAKE1(SSE_CMD_PROXY, set_proxy, NULL, DIR_SCOPE,
                   "HTTP proxy for upstream calls, or 'none'"),

@@ -18,8 +18,11 @@
 #include "sse_handler.h"
 #include "sse_id.h"
 #include "sse_json.h"
+#include "sse_memory.h"
+#include "sse_owner.h"
 #include "sse_private.h"
 #include "sse_request.h"
+#include "sse_transport_json.h"
 #include "sse_transport_sse.h"
 #include "sse_turn.h"
 
@@ -126,6 +129,70 @@ static const char *short_id(request_rec *r, const char *id)
     return apr_pstrndup(r->pool, id, 10);      /* "msg_" + 6 hex */
 }
 
+/* Accept: application/json (and not text/event-stream) asks for REST. */
+static int wants_json(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+
+    return accept && ap_strstr_c(accept, "application/json")
+           && !ap_strstr_c(accept, "text/event-stream");
+}
+
+static int reply_json(request_rec *r, int status, const char *json)
+{
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_rputs(json, r);
+    ap_rputc('\n', r);
+    return OK;
+}
+
+/* GET ?history=1 and DELETE (or action=clear): the stored conversation. */
+static int serve_memory(request_rec *r, const sse_dir_conf_t *dc,
+                        const sse_prompt_t *prompt, int clear)
+{
+    const char *owner = sse_owner_get(r, 0);
+    sse_memory_t *mem;
+    const char *json;
+    int n;
+
+    if (!prompt->conversation) {
+        return reply_error(r, HTTP_BAD_REQUEST, "invalid_request",
+                           "missing_conversation",
+                           "conversation is required");
+    }
+    if (!sse_conf_memory(dc)) {
+        return reply_error(r, HTTP_NOT_FOUND, "invalid_request",
+                           "memory_off", "conversation memory is off here");
+    }
+    if (!owner) {           /* no owner yet: nothing of theirs exists */
+        return clear ? reply_json(r, HTTP_OK, "{\"ok\":true,\"deleted\":0}")
+                     : reply_json(r, HTTP_OK, "[]");
+    }
+    mem = sse_memory_open(r, owner, prompt->conversation,
+                          sse_conf_memory_key(dc));
+    if (!mem) {
+        return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
+                           "memory_unavailable",
+                           "conversation memory is not available");
+    }
+    if (clear) {
+        n = sse_memory_clear(mem);
+        return n < 0 ? reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
+                                   "memory_unavailable",
+                                   "conversation memory is not available")
+                     : reply_json(r, HTTP_OK,
+                                  apr_psprintf(r->pool, "{\"ok\":true,"
+                                               "\"deleted\":%d}", n));
+    }
+    json = sse_memory_history_json(mem);
+    return json ? reply_json(r, HTTP_OK, json)
+                : reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
+                              "memory_unavailable",
+                              "conversation memory is not available");
+}
+
 static int sse_assistant_handler(request_rec *r)
 {
     sse_dir_conf_t *dc;
@@ -134,21 +201,26 @@ static int sse_assistant_handler(request_rec *r)
     sse_request_error_t perr;
     sse_turn_settings_t settings;
     sse_turn_result_t result;
+    sse_turn_memory_t hooks, *hooks_p = NULL;
+    sse_memory_t *mem = NULL;
     sse_sink_t *sink;
     sse_msgs_t *msgs;
     char msgid[SSE_MSGID_LEN + 1];
+    char convid[SSE_ID_HEX_LEN + 8];
+    const char *conversation, *owner;
     char *body = NULL;
     apr_size_t body_len = 0;
     apr_time_t started = apr_time_now();
-    int status;
+    int status, rest;
     apr_status_t rv;
 
     if (strcmp(r->handler, SSE_HANDLER_ASSISTANT)) {
         return DECLINED;
     }
-    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
-    if (r->method_number != M_GET && r->method_number != M_POST) {
-        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST");
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, M_DELETE, -1);
+    if (r->method_number != M_GET && r->method_number != M_POST
+        && r->method_number != M_DELETE) {
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST, DELETE");
         return reply_error(r, HTTP_METHOD_NOT_ALLOWED, "invalid_request",
                            "method_not_allowed", "use GET or POST");
     }
@@ -180,6 +252,12 @@ static int sse_assistant_handler(request_rec *r)
         return reply_error(r, perr.status, "invalid_request", perr.code,
                            perr.message);
     }
+    if (r->method_number == M_DELETE || prompt.action) {
+        return serve_memory(r, dc, &prompt, 1);
+    }
+    if (prompt.history) {
+        return serve_memory(r, dc, &prompt, 0);
+    }
     if (r->header_only) {
         return OK;
     }
@@ -194,31 +272,61 @@ static int sse_assistant_handler(request_rec *r)
                            "streaming right now; try again in a few seconds");
     }
 
-    if ((rv = sse_id_random(msgid, sizeof(msgid), "msg_")) != APR_SUCCESS) {
+    if ((rv = sse_id_random(msgid, sizeof(msgid), "msg_")) != APR_SUCCESS
+        || (!prompt.conversation
+            && (rv = sse_id_random(convid, sizeof(convid), "conv_"))
+               != APR_SUCCESS)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, SSE_LOGNO(00004)
-                      "cannot generate a message id");
+                      "cannot generate an id");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
-    if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00005)
-                      "client gone before the stream opened");
-        return OK;
-    }
+    conversation = prompt.conversation ? prompt.conversation
+                                       : apr_pstrdup(r->pool, convid);
+    owner = sse_owner_get(r, 1);
     fill_settings(r, dc, &settings);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00006)
-                  "turn %s: prompt %" APR_SIZE_T_FMT " bytes to %s model %s",
-                  short_id(r, msgid), prompt.prompt_len,
-                  sse_curl_url_origin(r->pool, settings.url), settings.model);
 
+    /* system prompt, history, then the user's message, stored at once */
     msgs = sse_msgs_create(r->pool);
     if (dc->system_prompt) {
         sse_msgs_add(msgs, "system", dc->system_prompt,
                      strlen(dc->system_prompt));
     }
+    mem = sse_memory_open(r, owner, conversation, sse_conf_memory_key(dc));
+    if (mem && (sse_memory_load(mem, msgs, sse_conf_memory_limit(dc))
+                    != APR_SUCCESS
+                || sse_memory_add_user(mem, prompt.prompt, prompt.prompt_len)
+                    != APR_SUCCESS)) {
+        mem = NULL;     /* logged; answer anyway, without memory */
+    }
+    if (mem) {
+        sse_memory_turn_hooks(mem, &hooks);
+        hooks_p = &hooks;
+    }
     sse_msgs_add(msgs, "user", prompt.prompt, prompt.prompt_len);
-    sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, msgs, NULL, sink,
-                 &result);
+
+    rest = wants_json(r);
+    settings.keep_answer = rest;
+    if (rest) {
+        sink = sse_transport_json_create(r);
+    }
+    else {
+        sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
+        if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc))
+            != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00005)
+                          "client gone before the stream opened");
+            return OK;
+        }
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00006)
+                  "turn %s: prompt %" APR_SIZE_T_FMT " bytes, %d messages "
+                  "to %s model %s%s", short_id(r, msgid), prompt.prompt_len,
+                  sse_msgs_count(msgs),
+                  sse_curl_url_origin(r->pool, settings.url), settings.model,
+                  rest ? " (REST)" : "");
+
+    sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, conversation, msgs,
+                 hooks_p, sink, &result);
 
     switch (result.outcome) {
     case SSE_TURN_COMPLETE:
@@ -249,7 +357,8 @@ static int sse_assistant_handler(request_rec *r)
         r->connection->keepalive = AP_CONN_CLOSE;
         break;
     }
-    return OK;
+    return rest ? sse_transport_json_finish(sink, msgid, conversation, &result)
+                : OK;
 }
 
 static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,

@@ -346,12 +346,14 @@ const char *sse_json_decode_prompt_body(apr_pool_t *p,
                                         const char *body, apr_size_t len,
                                         const char **prompt,
                                         apr_size_t *prompt_len,
-                                        const char **conversation)
+                                        const char **conversation,
+                                        const char **action)
 {
     json_error_t jerr;
     json_t *doc, *v;
     const char *why = NULL;
 
+    *action = NULL;
     *prompt = NULL;
     *prompt_len = 0;
     *conversation = NULL;
@@ -379,6 +381,10 @@ const char *sse_json_decode_prompt_body(apr_pool_t *p,
     }
     if (json_is_string(v)) {
         *conversation = apr_pstrdup(p, json_string_value(v));
+    }
+    v = json_object_get(doc, "action");
+    if (json_is_string(v)) {
+        *action = apr_pstrdup(p, json_string_value(v));
     }
 cleanup:
     json_decref(doc);
@@ -430,10 +436,9 @@ apr_status_t sse_msgs_add(sse_msgs_t *m, const char *role,
     return APR_SUCCESS;
 }
 
-apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
-                                     const sse_tool_calls_t *calls)
+static json_t *tool_calls_array(const sse_tool_calls_t *calls)
 {
-    json_t *arr = json_array(), *msg;
+    json_t *arr = json_array();
     int i;
 
     for (i = 0; i < calls->n; ++i) {
@@ -444,15 +449,55 @@ apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
                                  c->args_len);
         if (!call) {
             json_decref(arr);
-            return APR_EINVAL;
+            return NULL;
         }
         json_array_append_new(arr, call);
     }
-    msg = json_pack("{s:s,s:o,s:o}", "role", "assistant", "content",
-                    content && *content ? json_string(content) : json_null(),
-                    "tool_calls", arr);
+    return arr;
+}
+
+apr_status_t sse_msgs_add_tool_calls(sse_msgs_t *m, const char *content,
+                                     const sse_tool_calls_t *calls)
+{
+    json_t *arr = tool_calls_array(calls), *msg;
+    json_t *text = content && *content ? json_string(content) : json_null();
+
+    msg = arr && text ? json_pack("{s:s,s:o,s:o}", "role", "assistant",
+                                  "content", text, "tool_calls", arr) : NULL;
     if (!msg) {
         return APR_EINVAL;
+    }
+    json_array_append_new(m->list, msg);
+    return APR_SUCCESS;
+}
+
+const char *sse_json_tool_calls_new(apr_pool_t *p,
+                                    const sse_tool_calls_t *calls)
+{
+    return dump_take(p, tool_calls_array(calls));
+}
+
+apr_status_t sse_msgs_add_stored(sse_msgs_t *m, const char *role,
+                                 const char *content,
+                                 const char *tool_calls_json,
+                                 const char *tool_call_id)
+{
+    json_t *msg = json_pack("{s:s}", "role", role);
+    json_error_t err;
+
+    json_object_set_new(msg, "content", content ? json_string(content)
+                                                : json_null());
+    if (tool_calls_json && *tool_calls_json) {
+        json_t *calls = json_loads(tool_calls_json, 0, &err);
+        if (json_is_array(calls)) {
+            json_object_set_new(msg, "tool_calls", calls);
+        }
+        else {
+            json_decref(calls);
+        }
+    }
+    if (tool_call_id && *tool_call_id) {
+        json_object_set_new(msg, "tool_call_id", json_string(tool_call_id));
     }
     json_array_append_new(m->list, msg);
     return APR_SUCCESS;
@@ -633,4 +678,59 @@ int sse_json_is_object_text(const char *buf, apr_size_t len)
 
     json_decref(doc);
     return is_object;
+}
+
+void sse_msgs_add_history_entry(sse_msgs_t *m, const char *id,
+                                const char *role, const char *content,
+                                const char *timestamp)
+{
+    json_t *text = json_string(content ? content : "");
+
+    json_array_append_new(m->list,
+                          json_pack("{s:s,s:s,s:o,s:s,s:n}", "id", id,
+                                    "role", role, "content",
+                                    text ? text : json_string(""),
+                                    "timestamp", timestamp, "feedback"));
+}
+
+const char *sse_msgs_dump(apr_pool_t *p, const sse_msgs_t *m)
+{
+    return dump_take(p, json_incref(m->list));
+}
+
+const char *sse_json_rest_answer_new(apr_pool_t *p, const char *id,
+                                     const char *conversation,
+                                     const char *content, apr_size_t len,
+                                     const char *tool_events,
+                                     const char *finish_reason,
+                                     const char *usage_json)
+{
+    json_error_t err;
+    json_t *doc = json_object(), *v;
+
+    json_object_set_new(doc, "id", json_string(id));
+    if (conversation) {
+        json_object_set_new(doc, "conversation", json_string(conversation));
+    }
+    json_object_set_new(doc, "role", json_string("assistant"));
+    v = json_stringn(content ? content : "", content ? len : 0);
+    json_object_set_new(doc, "content", v ? v : json_string(""));
+    v = tool_events ? json_loads(tool_events, 0, &err) : NULL;
+    json_object_set_new(doc, "tool_calls", v ? v : json_array());
+    json_object_set_new(doc, "finish_reason", finish_reason
+                        ? json_string(finish_reason) : json_null());
+    v = usage_json ? json_loads(usage_json, 0, &err) : NULL;
+    json_object_set_new(doc, "usage", v ? v : json_null());
+    return dump_take(p, doc);
+}
+
+const char *sse_json_msgid_new(apr_pool_t *p, const char *msgid,
+                               const char *conversation)
+{
+    json_t *doc = json_pack("{s:s}", "id", msgid);
+
+    if (conversation) {
+        json_object_set_new(doc, "conversation", json_string(conversation));
+    }
+    return dump_take(p, doc);
 }

@@ -100,7 +100,7 @@ int sse_request_parse(apr_pool_t *p, const char *query,
         if (content_type && !strncasecmp(content_type, "application/json", 16)) {
             const char *why = sse_json_decode_prompt_body(
                 p, body, body_len, &out->prompt, &out->prompt_len,
-                &out->conversation);
+                &out->conversation, &out->action);
             if (why) {
                 return failed(err, 400, "invalid_json", why);
             }
@@ -113,6 +113,11 @@ int sse_request_parse(apr_pool_t *p, const char *query,
             if (rc >= 0) {
                 rc = sse_form_get(p, body, body_len, "conversation", &conv,
                                   &conv_len);
+            }
+            if (rc >= 0) {
+                apr_size_t alen;
+                rc = sse_form_get(p, body, body_len, "action", &out->action,
+                                  &alen);
             }
             if (rc < 0) {
                 return failed(err, 400, "invalid_form",
@@ -139,6 +144,35 @@ int sse_request_parse(apr_pool_t *p, const char *query,
                           "query string has a malformed %-escape");
         }
     }
+    if (query) {
+        const char *v;
+        apr_size_t vlen;
+        if (!out->conversation
+            && sse_form_get(p, query, strlen(query), "conversation", &v,
+                            &vlen) > 0) {
+            out->conversation = v;
+        }
+        if (!out->action
+            && sse_form_get(p, query, strlen(query), "action", &v, &vlen) > 0) {
+            out->action = v;
+        }
+        out->history = sse_form_get(p, query, strlen(query), "history", &v,
+                                    &vlen) > 0 && !strcmp(v, "1");
+    }
+    if (out->action && strcmp(out->action, "clear")) {
+        return failed(err, 400, "invalid_action",
+                      "action must be \"clear\"");
+    }
+    if (out->conversation
+        && (!*out->conversation || strlen(out->conversation) > 128
+            || !sse_utf8_valid(out->conversation,
+                               strlen(out->conversation)))) {
+        return failed(err, 400, "invalid_conversation",
+                      "conversation must be 1 to 128 bytes of UTF-8");
+    }
+    if (out->history || out->action) {
+        return 1;
+    }
     if (!out->prompt || is_blank(out->prompt, out->prompt_len)) {
         return failed(err, 400, "missing_prompt",
                       "prompt is missing or empty");
@@ -150,13 +184,6 @@ int sse_request_parse(apr_pool_t *p, const char *query,
     if (!sse_utf8_valid(out->prompt, out->prompt_len)) {
         return failed(err, 400, "invalid_utf8",
                       "prompt is not valid UTF-8");
-    }
-    if (out->conversation
-        && (!*out->conversation || strlen(out->conversation) > 128
-            || !sse_utf8_valid(out->conversation,
-                               strlen(out->conversation)))) {
-        return failed(err, 400, "invalid_conversation",
-                      "conversation must be 1 to 128 bytes of UTF-8");
     }
     return 1;
 }

@@ -87,7 +87,7 @@ static apr_status_t sink_event(sse_sink_t *sink, const char *name,
  * it expires, long after the body was read, and end healthy streams.
  * Pending bytes (a pipelined request, a TLS close_notify) count as alive;
  * the next write then finds out. */
-static int socket_closed(conn_rec *c)
+int sse_transport_client_closed(conn_rec *c)
 {
     apr_socket_t *s = ap_get_conn_socket(c);
     apr_os_sock_t fd;
@@ -117,7 +117,7 @@ static int sink_tick(sse_sink_t *sink)
     /* on HTTP/2 the primary connection sets c->aborted for us */
     if (!c->master && now - t->last_probe >= PROBE_INTERVAL) {
         t->last_probe = now;
-        if (socket_closed(c)) {
+        if (sse_transport_client_closed(c)) {
             return t->gone = 1;
         }
     }

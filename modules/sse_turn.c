@@ -3,6 +3,7 @@
  * tools enabled, so a text answer is already flowing when it turns out no
  * tool is needed (no second call paid for); "separate" is the seed's flow:
  * non-streamed tool rounds, then one streamed call. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -21,22 +22,42 @@ typedef struct turn_ctx_t {
     sse_upstream_parser_t *parser;
     sse_turn_result_t *result;
     int client_gone;
+    int keep_text;
     /* the text of the current upstream call, kept for memory and REST */
     char *text;
     apr_size_t text_len, text_cap;
 } turn_ctx_t;
 
+static apr_status_t free_text(void *data)
+{
+    turn_ctx_t *tc = data;
+
+    free(tc->text);
+    tc->text = NULL;
+    return APR_SUCCESS;
+}
+
+/* The answer is kept only when memory or the REST variant needs it, in one
+ * realloc'd buffer (a pool would keep every outgrown copy until the request
+ * ends: 2x the answer, measured in bench/). */
 static void keep_text(turn_ctx_t *tc, const char *s, apr_size_t n)
 {
+    if (!tc->keep_text) {
+        return;
+    }
     if (tc->text_len + n + 1 > tc->text_cap) {
         apr_size_t cap = tc->text_cap ? tc->text_cap * 2 : 1024;
         char *nb;
         while (cap < tc->text_len + n + 1) {
             cap *= 2;
         }
-        nb = apr_palloc(tc->pool, cap);
-        if (tc->text_len) {
-            memcpy(nb, tc->text, tc->text_len);
+        if (!(nb = realloc(tc->text, cap))) {
+            tc->keep_text = 0;
+            return;
+        }
+        if (!tc->text) {
+            apr_pool_cleanup_register(tc->pool, tc, free_text,
+                                      apr_pool_cleanup_null);
         }
         tc->text = nb;
         tc->text_cap = cap;
@@ -91,7 +112,8 @@ static void send_event(turn_ctx_t *tc, const char *name, const char *json)
 
 static void remember_answer(turn_ctx_t *tc, int interrupted)
 {
-    tc->result->answer = tc->text ? tc->text : "";
+    tc->result->answer = tc->text ? apr_pstrmemdup(tc->pool, tc->text,
+                                                   tc->text_len) : "";
     tc->result->answer_len = tc->text_len;
     if (tc->memory && tc->memory->answer
         && (tc->text_len || !interrupted)) {
@@ -316,7 +338,8 @@ static int tool_tick(void *ud)
 
 void sse_turn_run(apr_pool_t *p, sse_curl_pool_t *curl_pool,
                   const sse_turn_settings_t *s,
-                  const char *msgid, sse_msgs_t *msgs,
+                  const char *msgid, const char *conversation,
+                  sse_msgs_t *msgs,
                   const sse_turn_memory_t *memory, sse_sink_t *sink,
                   sse_turn_result_t *result)
 {
@@ -330,9 +353,9 @@ void sse_turn_run(apr_pool_t *p, sse_curl_pool_t *curl_pool,
     tc.sink = sink;
     tc.memory = memory;
     tc.result = result;
+    tc.keep_text = s->keep_answer || memory || has_tools;
 
-    send_event(&tc, "msgid",
-               apr_pstrcat(p, "{\"id\":\"", msgid, "\"}", NULL));
+    send_event(&tc, "msgid", sse_json_msgid_new(p, msgid, conversation));
 
     for (round = 0; !tc.client_gone; ++round) {
         int with_tools = has_tools && round < s->max_tool_rounds;

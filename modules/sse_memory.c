@@ -1,0 +1,430 @@
+/* Conversation memory through mod_dbd. Portable SQL for the sqlite3 and
+ * pgsql drivers; every data statement is prepared (labels registered
+ * before mod_dbd's post_config folds them into its driver groups). */
+#include <string.h>
+
+#include <apr_atomic.h>
+#include <apr_dbd.h>
+#include <apr_optional.h>
+#include <apr_strings.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <mod_dbd.h>
+
+#include "sse_conf.h"
+#include "sse_id.h"
+#include "sse_memory.h"
+#include "sse_private.h"
+
+#define HISTORY_MAX 1000
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare;
+
+#define COLS "id, role, content, tool_calls, tool_call_id, status, created"
+
+static const struct {
+    const char *label;
+    const char *sql;
+} statements[] = {
+    { "sse_assistant_insert",
+      "INSERT INTO sse_assistant_messages (id, conversation, owner, memkey, "
+      "role, content, tool_calls, tool_call_id, status, created) VALUES "
+      "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %lld)" },
+    { "sse_assistant_recent",
+      "SELECT " COLS " FROM (SELECT " COLS " FROM sse_assistant_messages "
+      "WHERE owner = %s AND memkey = %s AND conversation = %s "
+      "ORDER BY created DESC LIMIT %d) recent ORDER BY created ASC" },
+    { "sse_assistant_all",
+      "SELECT " COLS " FROM sse_assistant_messages WHERE owner = %s AND "
+      "memkey = %s AND conversation = %s ORDER BY created ASC LIMIT %d" },
+    { "sse_assistant_clear",
+      "DELETE FROM sse_assistant_messages WHERE owner = %s AND memkey = %s "
+      "AND conversation = %s" },
+};
+
+/* Versioned schema: each step runs once; CREATE … IF NOT EXISTS keeps a
+ * race between two processes harmless. */
+static const struct {
+    int version;
+    const char *sql;
+} migrations[] = {
+    { 1, "CREATE TABLE IF NOT EXISTS sse_assistant_messages ("
+         "id VARCHAR(48) PRIMARY KEY, conversation VARCHAR(128) NOT NULL, "
+         "owner VARCHAR(200) NOT NULL, memkey VARCHAR(128) NOT NULL, "
+         "role VARCHAR(16) NOT NULL, content TEXT NOT NULL, "
+         "tool_calls TEXT NOT NULL, tool_call_id VARCHAR(128) NOT NULL, "
+         "status VARCHAR(16) NOT NULL, created BIGINT NOT NULL)" },
+    { 1, "CREATE INDEX IF NOT EXISTS sse_assistant_messages_conv ON "
+         "sse_assistant_messages (owner, memkey, conversation, created)" },
+};
+
+struct sse_memory_t {
+    request_rec *r;
+    const char *owner, *conversation, *key;
+    apr_time_t last_created;
+    const char *pending_tool_content;
+};
+
+static int schema_ready(request_rec *r, ap_dbd_t *db)
+{
+    sse_runtime_t *rt = sse_conf_runtime(r->server);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int version = 0, nrows, i;
+    const char *v;
+
+    if (apr_atomic_read32(&rt->schema_ready)) {
+        return 1;
+    }
+    if (apr_dbd_query(db->driver, db->handle, &nrows,
+                      "CREATE TABLE IF NOT EXISTS sse_assistant_schema "
+                      "(version INTEGER PRIMARY KEY)")) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00014)
+                      "cannot create the schema table: %s",
+                      apr_dbd_error(db->driver, db->handle, 1));
+        return 0;
+    }
+    if (!apr_dbd_select(db->driver, r->pool, db->handle, &res,
+                        "SELECT MAX(version) FROM sse_assistant_schema", 0)
+        && !apr_dbd_get_row(db->driver, r->pool, res, &row, -1)) {
+        v = apr_dbd_get_entry(db->driver, row, 0);
+        version = v ? atoi(v) : 0;
+        while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) != -1) {
+        }
+    }
+    for (i = 0; i < (int)(sizeof(migrations) / sizeof(migrations[0])); ++i) {
+        if (migrations[i].version <= version) {
+            continue;
+        }
+        if (apr_dbd_query(db->driver, db->handle, &nrows, migrations[i].sql)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00015)
+                          "schema migration %d failed: %s",
+                          migrations[i].version,
+                          apr_dbd_error(db->driver, db->handle, 1));
+            return 0;
+        }
+        if (i + 1 == (int)(sizeof(migrations) / sizeof(migrations[0]))
+            || migrations[i + 1].version != migrations[i].version) {
+            /* a concurrent process may have recorded it first: fine */
+            apr_dbd_query(db->driver, db->handle, &nrows,
+                          apr_psprintf(r->pool, "INSERT INTO "
+                                       "sse_assistant_schema (version) "
+                                       "VALUES (%d)", migrations[i].version));
+        }
+    }
+    apr_atomic_set32(&rt->schema_ready, 1);
+    return 1;
+}
+
+static ap_dbd_t *db_open(sse_memory_t *m)
+{
+    ap_dbd_t *db = dbd_open(m->r->pool, m->r->server);
+
+    if (!db) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00016)
+                      "conversation memory: no database connection "
+                      "(check DBDriver/DBDParams)");
+        return NULL;
+    }
+    if (!schema_ready(m->r, db)) {
+        dbd_close(m->r->server, db);
+        return NULL;
+    }
+    return db;
+}
+
+static apr_dbd_prepared_t *statement(sse_memory_t *m, ap_dbd_t *db,
+                                     const char *label)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label,
+                                          APR_HASH_KEY_STRING);
+    if (!st) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00017)
+                      "conversation memory: statement %s is not prepared "
+                      "(is DBDriver set for this virtual host?)", label);
+    }
+    return st;
+}
+
+sse_memory_t *sse_memory_open(request_rec *r, const char *owner,
+                              const char *conversation, const char *key)
+{
+    sse_dir_conf_t *dc = sse_conf_dir(r);
+    sse_memory_t *m;
+
+    if (!sse_conf_memory(dc) || !dbd_open || !owner || !conversation) {
+        return NULL;
+    }
+    m = apr_pcalloc(r->pool, sizeof(*m));
+    m->r = r;
+    m->owner = owner;
+    m->conversation = conversation;
+    m->key = key;
+    return m;
+}
+
+/* Strictly increasing timestamps keep the order of one turn's rows. */
+static const char *next_created(sse_memory_t *m)
+{
+    apr_time_t now = apr_time_now();
+
+    if (now <= m->last_created) {
+        now = m->last_created + 1;
+    }
+    m->last_created = now;
+    return apr_psprintf(m->r->pool, "%" APR_TIME_T_FMT, now);
+}
+
+static apr_status_t insert(sse_memory_t *m, const char *role,
+                           const char *content, apr_size_t len,
+                           const char *tool_calls, const char *tool_call_id,
+                           const char *status)
+{
+    ap_dbd_t *db = db_open(m);
+    apr_dbd_prepared_t *st;
+    char id[SSE_ID_HEX_LEN + 8];
+    int nrows = 0, rc;
+
+    if (!db) {
+        return APR_EGENERAL;
+    }
+    if (!(st = statement(m, db, "sse_assistant_insert"))
+        || sse_id_random(id, sizeof(id), "m_") != APR_SUCCESS) {
+        dbd_close(m->r->server, db);
+        return APR_EGENERAL;
+    }
+    rc = apr_dbd_pvquery(db->driver, m->r->pool, db->handle, &nrows, st,
+                         id, m->conversation, m->owner, m->key, role,
+                         apr_pstrmemdup(m->r->pool, content ? content : "",
+                                        content ? len : 0),
+                         tool_calls ? tool_calls : "",
+                         tool_call_id ? tool_call_id : "", status,
+                         next_created(m), NULL);
+    if (rc) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00018)
+                      "conversation memory: insert failed: %s",
+                      apr_dbd_error(db->driver, db->handle, rc));
+    }
+    dbd_close(m->r->server, db);
+    return rc ? APR_EGENERAL : APR_SUCCESS;
+}
+
+apr_status_t sse_memory_add_user(sse_memory_t *m, const char *text,
+                                 apr_size_t len)
+{
+    return insert(m, "user", text, len, NULL, NULL, "complete");
+}
+
+typedef struct row_t {
+    const char *id, *role, *content, *tool_calls, *tool_call_id, *status;
+    apr_time_t created;
+} row_t;
+
+/* Runs a select; rows come back in a pool array. */
+static apr_array_header_t *select_rows(sse_memory_t *m, const char *label,
+                                       int limit)
+{
+    ap_dbd_t *db = db_open(m);
+    apr_dbd_prepared_t *st;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *dbrow = NULL;
+    apr_array_header_t *rows;
+    int rc;
+
+    if (!db) {
+        return NULL;
+    }
+    if (!(st = statement(m, db, label))) {
+        dbd_close(m->r->server, db);
+        return NULL;
+    }
+    rc = apr_dbd_pvselect(db->driver, m->r->pool, db->handle, &res, st, 0,
+                          m->owner, m->key, m->conversation,
+                          apr_itoa(m->r->pool, limit), NULL);
+    if (rc) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00019)
+                      "conversation memory: select failed: %s",
+                      apr_dbd_error(db->driver, db->handle, rc));
+        dbd_close(m->r->server, db);
+        return NULL;
+    }
+    rows = apr_array_make(m->r->pool, 16, sizeof(row_t));
+    while (apr_dbd_get_row(db->driver, m->r->pool, res, &dbrow, -1) == 0) {
+        row_t *row = apr_array_push(rows);
+        const char *created;
+        row->id = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 0));
+        row->role = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 1));
+        row->content = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 2));
+        row->tool_calls = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 3));
+        row->tool_call_id = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 4));
+        row->status = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 5));
+        created = apr_dbd_get_entry(db->driver, dbrow, 6);
+        row->created = created ? apr_atoi64(created) : 0;
+    }
+    dbd_close(m->r->server, db);
+    return rows;
+}
+
+apr_status_t sse_memory_load(sse_memory_t *m, sse_msgs_t *msgs, int limit)
+{
+    apr_array_header_t *rows;
+    int i, start = 0;
+
+    if (limit <= 0) {
+        return APR_SUCCESS;
+    }
+    rows = select_rows(m, "sse_assistant_recent", limit);
+    if (!rows) {
+        return APR_EGENERAL;
+    }
+    /* never start with tool results whose call was cut off */
+    while (start < rows->nelts
+           && !strcmp(APR_ARRAY_IDX(rows, start, row_t).role, "tool")) {
+        ++start;
+    }
+    for (i = start; i < rows->nelts; ++i) {
+        const row_t *row = &APR_ARRAY_IDX(rows, i, row_t);
+        /* an assistant tool-call message needs all its results behind it;
+         * a turn that died mid-tools has none: leave the call out */
+        if (*row->tool_calls && (i + 1 >= rows->nelts
+                                 || strcmp(APR_ARRAY_IDX(rows, i + 1,
+                                                         row_t).role,
+                                           "tool"))) {
+            continue;
+        }
+        sse_msgs_add_stored(msgs, row->role, row->content, row->tool_calls,
+                            row->tool_call_id);
+    }
+    return APR_SUCCESS;
+}
+
+const char *sse_memory_history_json(sse_memory_t *m)
+{
+    apr_array_header_t *rows = select_rows(m, "sse_assistant_all",
+                                           HISTORY_MAX);
+    sse_msgs_t *list = sse_msgs_create(m->r->pool);
+    int i;
+
+    if (!rows) {
+        return NULL;
+    }
+    for (i = 0; i < rows->nelts; ++i) {
+        const row_t *row = &APR_ARRAY_IDX(rows, i, row_t);
+        char ts[APR_RFC822_DATE_LEN + 8];
+        apr_time_exp_t t;
+        apr_size_t n;
+        if (strcmp(row->role, "user") && strcmp(row->role, "assistant")) {
+            continue;
+        }
+        if (!*row->content) {
+            continue;           /* a pure tool-call message */
+        }
+        apr_time_exp_gmt(&t, row->created);
+        apr_strftime(ts, &n, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &t);
+        sse_msgs_add_history_entry(list, row->id, row->role, row->content,
+                                   apr_psprintf(m->r->pool, "%s.%03dZ", ts,
+                                                t.tm_usec / 1000));
+    }
+    return sse_msgs_dump(m->r->pool, list);
+}
+
+int sse_memory_clear(sse_memory_t *m)
+{
+    ap_dbd_t *db = db_open(m);
+    apr_dbd_prepared_t *st;
+    int nrows = 0, rc;
+
+    if (!db) {
+        return -1;
+    }
+    if (!(st = statement(m, db, "sse_assistant_clear"))) {
+        dbd_close(m->r->server, db);
+        return -1;
+    }
+    rc = apr_dbd_pvquery(db->driver, m->r->pool, db->handle, &nrows, st,
+                         m->owner, m->key, m->conversation, NULL);
+    if (rc) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00020)
+                      "conversation memory: delete failed: %s",
+                      apr_dbd_error(db->driver, db->handle, rc));
+    }
+    dbd_close(m->r->server, db);
+    return rc ? -1 : nrows;
+}
+
+static void on_tool_calls(void *ctx, const char *content,
+                          const sse_tool_calls_t *calls)
+{
+    sse_memory_t *m = ctx;
+
+    insert(m, "assistant", content, content ? strlen(content) : 0,
+           sse_json_tool_calls_new(m->r->pool, calls), NULL, "complete");
+}
+
+static void on_tool_result(void *ctx, const sse_tool_call_t *call,
+                           const char *content, apr_size_t len)
+{
+    sse_memory_t *m = ctx;
+
+    insert(m, "tool", content, len, NULL, call->id, "complete");
+}
+
+static void on_answer(void *ctx, const char *text, apr_size_t len,
+                      int interrupted)
+{
+    sse_memory_t *m = ctx;
+
+    insert(m, "assistant", text, len, NULL, NULL,
+           interrupted ? "interrupted" : "complete");
+}
+
+void sse_memory_turn_hooks(sse_memory_t *m, sse_turn_memory_t *hooks)
+{
+    memset(hooks, 0, sizeof(*hooks));
+    hooks->tool_calls = on_tool_calls;
+    hooks->tool_result = on_tool_result;
+    hooks->answer = on_answer;
+    hooks->ctx = m;
+}
+
+static void retrieve_optional_fns(void)
+{
+    dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    if (!dbd_close || !dbd_prepare) {
+        dbd_open = NULL;
+    }
+}
+
+/* Before mod_dbd's post_config: it folds prepared labels into its groups. */
+static int prepare_statements(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *s)
+{
+    int i;
+
+    retrieve_optional_fns();
+    if (!dbd_prepare) {
+        return OK;
+    }
+    /* the main server only: mod_dbd hands its statements to the virtual
+     * hosts, and a label prepared twice draws a warning */
+    for (i = 0; i < (int)(sizeof(statements) / sizeof(statements[0])); ++i) {
+        dbd_prepare(s, statements[i].sql, statements[i].label);
+    }
+    return OK;
+}
+
+void sse_memory_register_hooks(apr_pool_t *p)
+{
+    static const char *const before_dbd[] = { "mod_dbd.c", NULL };
+
+    ap_hook_optional_fn_retrieve(retrieve_optional_fns, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
+    ap_hook_post_config(prepare_statements, NULL, before_dbd,
+                        APR_HOOK_MIDDLE);
+}
