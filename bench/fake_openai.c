@@ -1269,6 +1269,57 @@ static void send_status_error(conn *c)
     send_oai_error(c, code, m, type, ecode, extra);
 }
 
+/* non-streaming answer with tool calls */
+static json_t *ns_tool_response(stream_t *s)
+{
+    json_t *arr = json_array(), *fin, *content;
+    size_t i;
+    char id[48];
+    if (!arr)
+        return NULL;
+    for (i = 0; i < s->ncalls; i++) {
+        const tcall_t *tc = &s->calls[i];
+        json_t *one;
+        snprintf(id, sizeof id, "call_fake%ld_%zu", s->round, i);
+        one = json_pack("{s:s, s:s, s:{s:s%, s:s%}}",
+                        "id", id,
+                        "type", "function",
+                        "function",
+                        "name", s->xbuf.p + tc->name.off, tc->name.len,
+                        "arguments", s->xbuf.p + tc->args.off, tc->args.len);
+        if (!one || json_array_append_new(arr, one) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    fin = strcmp(s->sc.finish, "null") == 0 ? json_null() : json_string(s->sc.finish);
+    if (!fin)
+        fin = json_string("tool_calls");
+    content = s->sc.text_before[0] ? json_string(s->sc.text_before) : json_null();
+    if (!content)
+        content = json_null();
+    snprintf(id, sizeof id, "chatcmpl-fake%lu", s->id);
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:o, s:o, s:n}, s:n, s:o}],"
+                     " s:{s:I, s:I, s:I}, s:n}",
+                     "id", id,
+                     "object", "chat.completion",
+                     "created", (json_int_t)s->created,
+                     "model", s->model,
+                     "choices",
+                     "index", 0,
+                     "message", "role", "assistant",
+                     "content", content,
+                     "tool_calls", arr,
+                     "refusal",
+                     "logprobs",
+                     "finish_reason", fin,
+                     "usage",
+                     "prompt_tokens", (json_int_t)s->prompt_tokens,
+                     "completion_tokens", (json_int_t)s->sc.tokens,
+                     "total_tokens", (json_int_t)(s->prompt_tokens + s->sc.tokens),
+                     "system_fingerprint");
+}
+
 static void ns_respond(conn *c)
 {
     stream_t *s = c->st;
@@ -1284,6 +1335,10 @@ static void ns_respond(conn *c)
     if (s->sc.close_after >= 0) {
         s->phase = PH_CLOSE;
         return;
+    }
+    if (s->toolmode) {
+        o = ns_tool_response(s);
+        goto respond;
     }
     for (i = 1; i <= s->sc.tokens; i++) {
         token_text(s, i);
@@ -1315,6 +1370,7 @@ static void ns_respond(conn *c)
                       "system_fingerprint");
     }
     buf_free(&content);
+respond:
     dump = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!dump) {
@@ -1524,6 +1580,158 @@ static void drive(conn *c)
     }
 }
 
+/* the k-th usable function name in the request's tools (cycled) */
+static const char *tool_name_at(json_t *tools, size_t k, size_t *len)
+{
+    size_t ix, nvalid = 0;
+    json_t *t;
+    json_array_foreach(tools, ix, t) {
+        json_t *nm = json_object_get(json_object_get(t, "function"), "name");
+        if (json_is_string(nm))
+            nvalid++;
+    }
+    if (nvalid) {
+        k %= nvalid;
+        json_array_foreach(tools, ix, t) {
+            json_t *nm = json_object_get(json_object_get(t, "function"), "name");
+            if (!json_is_string(nm))
+                continue;
+            if (k-- == 0) {
+                *len = json_string_length(nm);
+                return json_string_value(nm);
+            }
+        }
+    }
+    *len = strlen("unknown_tool");
+    return "unknown_tool";
+}
+
+/* end of the argument piece starting at off: k bytes, extended to a
+ * UTF-8 character boundary; k <= 0 means everything */
+static size_t arg_cut(const char *p, size_t len, size_t off, long k)
+{
+    size_t e;
+    if (k <= 0 || (size_t)k >= len - off)
+        return len;
+    e = off + (size_t)k;
+    while (e < len && ((unsigned char)p[e] & 0xC0) == 0x80)
+        e++;
+    return e;
+}
+
+/* prepares an answer with s->sc.calls tool calls */
+static void tool_setup(stream_t *s, json_t *tools, long rounds_done)
+{
+    size_t n = (size_t)s->sc.calls, i, nf = 0, k = 0, *cur;
+    s->toolmode = 1;
+    s->round = rounds_done + 1;
+    s->ncalls = n;
+    s->calls = calloc(n, sizeof *s->calls);
+    cur = malloc(n * sizeof *cur);
+    if (!s->calls || !cur) die("calloc");
+    for (i = 0; i < n; i++) {
+        tcall_t *tc = &s->calls[i];
+        const char *nm;
+        size_t nl, off;
+        if (s->sc.has_tool) {
+            nm = s->sc.tool;
+            nl = strlen(nm);
+        } else {
+            nm = tool_name_at(tools, i, &nl);
+        }
+        tc->name.off = s->xbuf.len;
+        tc->name.len = nl;
+        buf_add(&s->xbuf, nm, nl);
+        tc->args.off = s->xbuf.len;
+        if (s->sc.has_args)
+            buf_adds(&s->xbuf, s->sc.args);
+        else if (n > 1)
+            buf_printf(&s->xbuf, "{\"city\":\"Berlin\",\"unit\":\"celsius\",\"n\":%zu}", i);
+        else
+            buf_adds(&s->xbuf, "{\"city\":\"Berlin\",\"unit\":\"celsius\"}");
+        tc->args.len = s->xbuf.len - tc->args.off;
+        nf++;                                   /* id/name fragment */
+        for (off = 0; off < tc->args.len; nf++)
+            off = arg_cut(s->xbuf.p + tc->args.off, tc->args.len, off, s->sc.argsplit);
+    }
+    s->frags = calloc(nf, sizeof *s->frags);
+    if (!s->frags) die("calloc");
+    s->nfrags = nf;
+    for (i = 0; i < n; i++)
+        cur[i] = SIZE_MAX;                      /* first fragment pending */
+    i = 0;
+    while (k < nf) {
+        tcall_t *tc = &s->calls[i];
+        if (cur[i] == SIZE_MAX || cur[i] < tc->args.len) {
+            tfrag_t *f = &s->frags[k++];
+            f->call = (unsigned)i;
+            if (cur[i] == SIZE_MAX) {
+                f->first = 1;
+                cur[i] = 0;
+            } else {
+                size_t e = arg_cut(s->xbuf.p + tc->args.off, tc->args.len, cur[i],
+                                   s->sc.argsplit);
+                f->off = cur[i];
+                f->len = e - cur[i];
+                cur[i] = e;
+            }
+            if (!s->sc.interleave)
+                continue;
+        }
+        i = (i + 1) % n;
+    }
+    free(cur);
+    s->sc.tokens = (long)nf + (s->sc.text_before[0] ? 1 : 0);
+    if (!s->sc.has_finish)
+        strcpy(s->sc.finish, "tool_calls");
+}
+
+/* text of a message's content: string verbatim, text parts joined by a
+ * space, anything else as compact JSON */
+static void content_text(buf_t *b, json_t *content)
+{
+    if (json_is_string(content)) {
+        buf_add(b, json_string_value(content), json_string_length(content));
+    } else if (json_is_array(content)) {
+        size_t jx, start = b->len;
+        json_t *part;
+        json_array_foreach(content, jx, part) {
+            json_t *t = json_object_get(part, "text");
+            if (json_is_string(t)) {
+                if (b->len > start)
+                    buf_add(b, " ", 1);
+                buf_add(b, json_string_value(t), json_string_length(t));
+            }
+        }
+    } else if (content && !json_is_null(content)) {
+        char *d = json_dumps(content, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (d) {
+            buf_adds(b, d);
+            free(d);
+        }
+    }
+}
+
+/* prepares the "Tool results: ..." text answer */
+static void tres_setup(stream_t *s, json_t *msgs, size_t start, size_t ntool)
+{
+    size_t ix;
+    s->tres = calloc(ntool, sizeof *s->tres);
+    if (!s->tres) die("calloc");
+    for (ix = start; ix < json_array_size(msgs) && s->ntres < ntool; ix++) {
+        json_t *m = json_array_get(msgs, ix);
+        json_t *role = json_object_get(m, "role");
+        span_t *sp;
+        if (!json_is_string(role) || strcmp(json_string_value(role), "tool") != 0)
+            continue;
+        sp = &s->tres[s->ntres++];
+        sp->off = s->xbuf.len;
+        content_text(&s->xbuf, json_object_get(m, "content"));
+        sp->len = s->xbuf.len - sp->off;
+    }
+    s->sc.tokens = (long)s->ntres + 2;
+}
+
 /* builds the stream object for an API request */
 static void api_request(conn *c, const char *body, size_t blen)
 {
@@ -1534,9 +1742,10 @@ static void api_request(conn *c, const char *body, size_t blen)
     stream_t *s;
     buf_t last = {0}, one = {0};
     const char *echo_p = NULL;
-    size_t echo_n = 0, ix;
-    long prompt = 0;
-    int is_stream, include_usage = 0, have_user = 0;
+    size_t echo_n = 0, ix, last_user = 0, ntools, ntool_msgs = 0;
+    long prompt = 0, rounds_done = 0;
+    int is_stream, include_usage = 0, have_user = 0, toolmode = 0;
+    json_t *tools;
 
     root = json_loadb(body, blen, 0, &jerr);
     if (!root || !json_is_object(root)) {
@@ -1582,6 +1791,7 @@ static void api_request(conn *c, const char *body, size_t blen)
                 last.len = 0;
                 buf_add(&last, one.p ? one.p : "", one.len);
                 have_user = 1;
+                last_user = ix;
             }
         }
     }
@@ -1601,6 +1811,25 @@ static void api_request(conn *c, const char *body, size_t blen)
     }
     if (include_usage)
         sc.usage = 1;
+
+    /* tool calling: what happened since the last user message */
+    tools = json_object_get(root, "tools");
+    ntools = json_is_array(tools) ? json_array_size(tools) : 0;
+    if (json_is_array(msgs)) {
+        for (ix = have_user ? last_user + 1 : 0; ix < json_array_size(msgs); ix++) {
+            json_t *mm = json_array_get(msgs, ix);
+            json_t *role = json_object_get(mm, "role");
+            json_t *tcs = json_object_get(mm, "tool_calls");
+            if (!json_is_string(role))
+                continue;
+            if (strcmp(json_string_value(role), "assistant") == 0 &&
+                json_is_array(tcs) && json_array_size(tcs) > 0)
+                rounds_done++;
+            else if (strcmp(json_string_value(role), "tool") == 0)
+                ntool_msgs++;
+        }
+    }
+    toolmode = sc.calls > 0 && ntools > 0 && rounds_done < sc.rounds;
 
     s = calloc(1, sizeof *s);
     if (!s) die("calloc");
@@ -1642,6 +1871,12 @@ static void api_request(conn *c, const char *body, size_t blen)
     buf_free(&last);
     buf_free(&one);
 
+    if (toolmode)
+        tool_setup(s, tools, rounds_done);
+    else if (ntool_msgs && !sc.stamp && !sc.echo && !sc.has_text && !sc.utf8 &&
+             !sc.demo)
+        tres_setup(s, msgs, have_user ? last_user + 1 : 0, ntool_msgs);
+
     /* prebuilt JSON pieces */
     buf_printf(&s->common, "{\"id\":\"chatcmpl-fake%lu\",\"object\":\"chat.completion.chunk\","
                            "\"created\":%lld,\"model\":", s->id, s->created);
@@ -1674,6 +1909,7 @@ static void api_request(conn *c, const char *body, size_t blen)
         if (!s->rec->auth) die("strdup");
     }
     s->rec->body = root;    /* takes our reference */
+    ring_push(&s->tag->bodies, json_incref(root));
     rec_unref(s->tag->last);
     s->tag->last = s->rec;
 
@@ -1701,33 +1937,57 @@ static json_t *time_json(double t)
     return t ? json_real(t) : json_null();
 }
 
+/* value of query parameter key (the last one wins); 1 if present */
+static int query_param(const char *query, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    int found = 0;
+    const char *p = query;
+    if (!p)
+        return 0;
+    while (*p) {
+        const char *e = strchr(p, '&');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > kl && memcmp(p, key, kl) == 0 && p[kl] == '=') {
+            pct_decode(p + kl + 1, n - kl - 1, out, cap, 1);
+            found = 1;
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return found;
+}
+
+static void query_tag(const char *query, char *tag, size_t cap)
+{
+    scopy(tag, cap, "default");
+    if (query_param(query, "tag", tag, cap) && !*tag)
+        scopy(tag, cap, "default");
+}
+
+/* a log array, or an empty one */
+static json_t *log_array(json_t *a)
+{
+    return a ? json_incref(a) : json_array();
+}
+
 static void log_request(conn *c, const char *query)
 {
-    char tag[256] = "default";
+    char tag[256];
     tagrec *t;
     json_t *o;
     char *dump;
 
-    if (query) {
-        const char *p = query;
-        while (*p) {
-            const char *e = strchr(p, '&');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            if (n >= 4 && memcmp(p, "tag=", 4) == 0) {
-                pct_decode(p + 4, n - 4, tag, sizeof tag, 1);
-                if (!*tag)
-                    strcpy(tag, "default");
-            }
-            p += n;
-            if (*p == '&')
-                p++;
-        }
-    }
+    query_tag(query, tag, sizeof tag);
     t = tag_find(tag);
     o = json_object();
     json_object_set_new(o, "tag", json_string(tag));
     if (!t) {
         json_object_set_new(o, "requests", json_integer(0));
+        json_object_set_new(o, "bodies", json_array());
+        json_object_set_new(o, "tool_requests", json_integer(0));
+        json_object_set_new(o, "tool_bodies", json_array());
     } else {
         json_object_set_new(o, "requests", json_integer((json_int_t)t->requests));
         json_object_set_new(o, "streams_open", json_integer(t->streams_open));
@@ -1755,6 +2015,10 @@ static void log_request(conn *c, const char *query)
         } else {
             json_object_set_new(o, "last", json_null());
         }
+        json_object_set_new(o, "bodies", log_array(t->bodies));
+        json_object_set_new(o, "tool_requests",
+                            json_integer((json_int_t)t->tool_requests));
+        json_object_set_new(o, "tool_bodies", log_array(t->tool_bodies));
     }
     dump = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
     json_decref(o);
@@ -1776,6 +2040,94 @@ static void stats_request(conn *c)
              g_stats.conns_open, g_stats.conns_total, g_stats.streams_open,
              g_stats.requests, g_stats.tokens, g_tag_count);
     send_json(c, 200, b, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* fake tools                                                          */
+
+/* {"city":...,"temp_c":21,"sky":"sunny"} for a request body */
+static void weather_json(buf_t *b, json_t *req)
+{
+    json_t *city = json_object_get(req, "city");
+    buf_adds(b, "{\"city\":");
+    if (json_is_string(city)) {
+        buf_add(b, "\"", 1);
+        buf_json_esc(b, json_string_value(city), json_string_length(city));
+        buf_add(b, "\"", 1);
+    } else {
+        buf_adds(b, "\"unknown\"");
+    }
+    buf_adds(b, ",\"temp_c\":21,\"sky\":\"sunny\"}");
+}
+
+static void tool_request(conn *c, const char *name, const char *query,
+                         const char *body, size_t blen)
+{
+    char tag[256], ms[64];
+    tagrec *t;
+    json_t *req;
+    buf_t b = {0};
+
+    query_tag(query, tag, sizeof tag);
+    t = tag_touch(tag);
+    t->tool_requests++;
+    req = json_loadb(body, blen, JSON_DECODE_ANY, NULL);
+    {
+        json_t *logged = req ? json_incref(req) : json_stringn(body, blen);
+        ring_push(&t->tool_bodies, logged ? logged : json_null());  /* bad UTF-8: null */
+    }
+
+    if (strcmp(name, "weather") == 0) {
+        weather_json(&b, req);
+        send_simple(c, 200, "application/json", b.p, b.len, NULL);
+    } else if (strcmp(name, "echo") == 0) {
+        send_simple(c, 200, "application/json", body, blen, NULL);
+    } else if (strcmp(name, "fail") == 0) {
+        send_json(c, 500, "{\"error\":\"weather service down\"}", NULL);
+    } else if (strcmp(name, "text") == 0) {
+        send_simple(c, 200, "text/plain", "not json at all", 15, NULL);
+    } else if (strcmp(name, "slow") == 0) {
+        double d = 0;
+        uint64_t ns = 0;
+        if (query_param(query, "ms", ms, sizeof ms) && parse_num(ms, &d))
+            ns = ms_to_ns(d);
+        weather_json(&b, req);
+        if (ns) {
+            c->tool_resp.len = 0;
+            buf_add(&c->tool_resp, b.p, b.len);
+            c->tool_wait = 1;
+            c->state = C_BUSY;
+            timer_set(c, mono_ns() + ns);
+        } else {
+            send_simple(c, 200, "application/json", b.p, b.len, NULL);
+        }
+    } else if (strcmp(name, "big") == 0) {
+        size_t i;
+        buf_reserve(&b, BIG_TOOL_LEN + 16);
+        buf_adds(&b, "{\"data\":\"");
+        for (i = 0; i < BIG_TOOL_LEN; i++)
+            b.p[b.len + i] = (char)('a' + i % 26);
+        b.len += BIG_TOOL_LEN;
+        buf_adds(&b, "\"}");
+        send_simple(c, 200, "application/json", b.p, b.len, NULL);
+    } else {
+        send_oai_error(c, 404, "Unknown fake tool", "invalid_request_error",
+                       "not_found", NULL);
+    }
+    json_decref(req);
+    buf_free(&b);
+}
+
+/* the delayed answer of /_fake/tool/slow, once its timer has fired */
+static void tool_answer(conn *c)
+{
+    c->tool_wait = 0;
+    c->state = C_READ;
+    send_simple(c, 200, "application/json", c->tool_resp.p ? c->tool_resp.p : "",
+                c->tool_resp.len, NULL);
+    c->tool_resp.len = 0;
+    if (c->tool_resp.cap > (1u << 20))
+        buf_free(&c->tool_resp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2008,6 +2360,8 @@ static void dispatch(conn *c, const char *body, size_t blen)
     } else if (post && strcmp(path, "/_fake/reset") == 0) {
         tags_reset();
         send_json(c, 200, "{\"ok\":true}", NULL);
+    } else if (post && strncmp(path, "/_fake/tool/", 12) == 0) {
+        tool_request(c, path + 12, query, body, blen);
     } else {
         send_oai_error(c, 404, "Unknown route", "invalid_request_error", "not_found", NULL);
     }
@@ -2161,6 +2515,12 @@ static void conn_progress(conn *c)
             if (parse_request(c))
                 continue;
             break;
+        }
+        if (c->state == C_BUSY && c->tool_wait) {
+            if (c->hidx >= 0)
+                break;          /* the timer has not fired yet */
+            tool_answer(c);
+            continue;
         }
         if (c->state == C_BUSY) {
             drive(c);

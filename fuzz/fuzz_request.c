@@ -31,9 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_pool_create(&p, NULL);
     /* the query string is NUL-terminated in httpd; the body is not */
     query = apr_pstrmemdup(p, (const char *)data + 1, size - 1);
-    sse_request_parse(p, query, types[data[0] % 4], NULL, 0, 1024, &out, &err);
+    sse_request_parse(p, query, types[data[0] % 4], NULL, 0, 1024, 1, &out, &err);
     sse_request_parse(p, NULL, types[data[0] % 4], (const char *)data + 1,
-                      size - 1, 1024, &out, &err);
+                      size - 1, 1024, 1, &out, &err);
     apr_pool_destroy(p);
     return 0;
 }

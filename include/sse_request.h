@@ -29,12 +29,12 @@ int sse_form_get(apr_pool_t *p, const char *form, apr_size_t form_len,
 
 /* body may be NULL (GET). content_type may be NULL. Returns 1 and fills
  * out, or 0 and fills err. The prompt is validated as UTF-8, not empty
- * after trimming, and at most max_prompt bytes; it is not required for
- * history=1 or action=clear. */
+ * after trimming, and at most max_prompt bytes; it is not required with
+ * need_prompt 0, nor for history=1 or action=clear. */
 int sse_request_parse(apr_pool_t *p, const char *query,
                       const char *content_type,
                       const char *body, apr_size_t body_len,
-                      apr_size_t max_prompt,
+                      apr_size_t max_prompt, int need_prompt,
                       sse_prompt_t *out, sse_request_error_t *err);
 
 #endif

@@ -202,8 +202,11 @@ const char *sse_conf_memory_key(const sse_dir_conf_t *dc)
 
 /* --- setters: every one validates, every error names the directive --- */
 
+#define URL_PATH  1
+#define URL_QUERY 2
+
 static const char *set_url(cmd_parms *cmd, const char *arg,
-                           const char **dst, int allow_path)
+                           const char **dst, int allow)
 {
     apr_uri_t uri;
     apr_size_t n;
@@ -215,15 +218,15 @@ static const char *set_url(cmd_parms *cmd, const char *arg,
         return apr_psprintf(cmd->pool, "%s: '%s' is not an http:// or "
                             "https:// URL", cmd->cmd->name, arg);
     }
-    if (uri.query || uri.fragment || (!allow_path && uri.path
-                                      && strcmp(uri.path, "/"))) {
+    if (uri.fragment || (uri.query && !(allow & URL_QUERY))
+        || (!(allow & URL_PATH) && uri.path && strcmp(uri.path, "/"))) {
         return apr_psprintf(cmd->pool, "%s: '%s' must not have a %s",
                             cmd->cmd->name, arg,
-                            allow_path ? "query or fragment" : "path");
+                            (allow & URL_PATH) ? "query or fragment" : "path");
     }
     url = apr_pstrdup(cmd->pool, arg);
     n = strlen(url);
-    while (n > 0 && url[n - 1] == '/') {
+    while (!uri.query && n > 0 && url[n - 1] == '/') {
         url[--n] = '\0';
     }
     *dst = url;
@@ -233,7 +236,7 @@ static const char *set_url(cmd_parms *cmd, const char *arg,
 static const char *set_upstream(cmd_parms *cmd, void *dcv, const char *arg)
 {
     sse_dir_conf_t *dc = dcv;
-    return set_url(cmd, arg, &dc->upstream, 1);
+    return set_url(cmd, arg, &dc->upstream, URL_PATH);
 }
 
 static const char *set_proxy(cmd_parms *cmd, void *dcv, const char *arg)
@@ -548,7 +551,7 @@ static const char *set_tool(cmd_parms *cmd, void *dcv, int argc,
     tool = apr_array_push(dc->tools);
     tool->name = argv[0];
     tool->label = argv[2];
-    if ((err = set_url(cmd, argv[1], &tool->url, 1))) {
+    if ((err = set_url(cmd, argv[1], &tool->url, URL_PATH | URL_QUERY))) {
         return err;
     }
     path = ap_server_root_relative(cmd->pool, argv[3]);

@@ -246,7 +246,7 @@ static int sse_assistant_handler(request_rec *r)
                            apr_table_get(r->headers_in, "Content-Type"),
                            body, body_len,
                            (apr_size_t)sse_conf_max_prompt(dc),
-                           &prompt, &perr)) {
+                           r->method_number != M_DELETE, &prompt, &perr)) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00002)
                       "bad request: %s", perr.code);
         return reply_error(r, perr.status, "invalid_request", perr.code,

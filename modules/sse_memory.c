@@ -1,6 +1,9 @@
 /* Conversation memory through mod_dbd. Portable SQL for the sqlite3 and
- * pgsql drivers; every data statement is prepared (labels registered
- * before mod_dbd's post_config folds them into its driver groups). */
+ * pgsql drivers; every data statement is prepared. Not through
+ * ap_dbd_prepare(): mod_dbd prepares those when it opens a connection,
+ * before our schema exists (SQLite refuses to prepare against a missing
+ * table). We prepare them on each pooled connection the first time we use
+ * it, after the schema check, into that connection's own table. */
 #include <string.h>
 
 #include <apr_atomic.h>
@@ -22,7 +25,6 @@
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
-static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare;
 
 #define COLS "id, role, content, tool_calls, tool_call_id, status, created"
 
@@ -120,6 +122,32 @@ static int schema_ready(request_rec *r, ap_dbd_t *db)
     return 1;
 }
 
+/* Statements live as long as the pooled connection (db->pool). */
+static int prepare_all(request_rec *r, ap_dbd_t *db)
+{
+    int i, rc;
+
+    for (i = 0; i < (int)(sizeof(statements) / sizeof(statements[0])); ++i) {
+        apr_dbd_prepared_t *st = NULL;
+        if (apr_hash_get(db->prepared, statements[i].label,
+                         APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        rc = apr_dbd_prepare(db->driver, db->pool, db->handle,
+                             statements[i].sql, statements[i].label, &st);
+        if (rc) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00021)
+                          "conversation memory: cannot prepare %s: %s",
+                          statements[i].label,
+                          apr_dbd_error(db->driver, db->handle, rc));
+            return 0;
+        }
+        apr_hash_set(db->prepared, statements[i].label, APR_HASH_KEY_STRING,
+                     st);
+    }
+    return 1;
+}
+
 static ap_dbd_t *db_open(sse_memory_t *m)
 {
     ap_dbd_t *db = dbd_open(m->r->pool, m->r->server);
@@ -130,7 +158,7 @@ static ap_dbd_t *db_open(sse_memory_t *m)
                       "(check DBDriver/DBDParams)");
         return NULL;
     }
-    if (!schema_ready(m->r, db)) {
+    if (!schema_ready(m->r, db) || !prepare_all(m->r, db)) {
         dbd_close(m->r->server, db);
         return NULL;
     }
@@ -395,36 +423,13 @@ static void retrieve_optional_fns(void)
 {
     dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    dbd_prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    if (!dbd_close || !dbd_prepare) {
+    if (!dbd_close) {
         dbd_open = NULL;
     }
 }
 
-/* Before mod_dbd's post_config: it folds prepared labels into its groups. */
-static int prepare_statements(apr_pool_t *pconf, apr_pool_t *plog,
-                              apr_pool_t *ptemp, server_rec *s)
-{
-    int i;
-
-    retrieve_optional_fns();
-    if (!dbd_prepare) {
-        return OK;
-    }
-    /* the main server only: mod_dbd hands its statements to the virtual
-     * hosts, and a label prepared twice draws a warning */
-    for (i = 0; i < (int)(sizeof(statements) / sizeof(statements[0])); ++i) {
-        dbd_prepare(s, statements[i].sql, statements[i].label);
-    }
-    return OK;
-}
-
 void sse_memory_register_hooks(apr_pool_t *p)
 {
-    static const char *const before_dbd[] = { "mod_dbd.c", NULL };
-
     ap_hook_optional_fn_retrieve(retrieve_optional_fns, NULL, NULL,
                                  APR_HOOK_MIDDLE);
-    ap_hook_post_config(prepare_statements, NULL, before_dbd,
-                        APR_HOOK_MIDDLE);
 }

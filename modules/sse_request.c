@@ -88,7 +88,7 @@ static int is_blank(const char *s, apr_size_t len)
 int sse_request_parse(apr_pool_t *p, const char *query,
                       const char *content_type,
                       const char *body, apr_size_t body_len,
-                      apr_size_t max_prompt,
+                      apr_size_t max_prompt, int need_prompt,
                       sse_prompt_t *out, sse_request_error_t *err)
 {
     const char *conv = NULL;
@@ -170,7 +170,7 @@ int sse_request_parse(apr_pool_t *p, const char *query,
         return failed(err, 400, "invalid_conversation",
                       "conversation must be 1 to 128 bytes of UTF-8");
     }
-    if (out->history || out->action) {
+    if (out->history || out->action || !need_prompt) {
         return 1;
     }
     if (!out->prompt || is_blank(out->prompt, out->prompt_len)) {

@@ -35,8 +35,8 @@ sub sse_open {
     my $s = IO::Socket::INET->new(PeerAddr => $hp, Timeout => 10)
         or die "connect $hp: $!";
     my $method = $o{method} || 'GET';
-    my $req = "$method $o{path} HTTP/1.1\r\nHost: $hp\r\n"
-            . "Accept: text/event-stream\r\nConnection: close\r\n";
+    my $req = "$method $o{path} HTTP/1.1\r\nHost: $hp\r\nConnection: close\r\n";
+    $req .= "Accept: text/event-stream\r\n" unless grep { lc eq 'accept' } keys %{ $o{headers} || {} };
     $req .= "$_: $o{headers}{$_}\r\n" for sort keys %{ $o{headers} || {} };
     if (defined $o{body}) {
         $req .= "Content-Length: " . length($o{body}) . "\r\n";

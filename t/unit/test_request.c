@@ -11,7 +11,7 @@ static const char *code_of(apr_pool_t *p, const char *q, const char *ct,
     sse_prompt_t out;
     sse_request_error_t err;
 
-    if (sse_request_parse(p, q, ct, body, body ? strlen(body) : 0, max,
+    if (sse_request_parse(p, q, ct, body, body ? strlen(body) : 0, max, 1,
                           &out, &err)) {
         return apr_pstrcat(p, "ok:", out.prompt, "|",
                            out.conversation ? out.conversation : "-", NULL);
