@@ -71,23 +71,19 @@ struct sse_memory_t {
     const char *pending_tool_content;
 };
 
-static int schema_ready(request_rec *r, ap_dbd_t *db)
+/* Brings the schema up to date; 0 with *why on failure. */
+static int migrate(request_rec *r, ap_dbd_t *db, const char **why)
 {
-    sse_runtime_t *rt = sse_conf_runtime(r->server);
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    int version = 0, nrows, i;
+    int version = 0, nrows, i, rc;
     const char *v;
 
-    if (apr_atomic_read32(&rt->schema_ready)) {
-        return 1;
-    }
-    if (apr_dbd_query(db->driver, db->handle, &nrows,
-                      "CREATE TABLE IF NOT EXISTS sse_assistant_schema "
-                      "(version INTEGER PRIMARY KEY)")) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00014)
-                      "cannot create the schema table: %s",
-                      apr_dbd_error(db->driver, db->handle, 1));
+    rc = apr_dbd_query(db->driver, db->handle, &nrows,
+                       "CREATE TABLE IF NOT EXISTS sse_assistant_schema "
+                       "(version INTEGER PRIMARY KEY)");
+    if (rc) {
+        *why = apr_dbd_error(db->driver, db->handle, rc);
         return 0;
     }
     if (!apr_dbd_select(db->driver, r->pool, db->handle, &res,
@@ -102,11 +98,11 @@ static int schema_ready(request_rec *r, ap_dbd_t *db)
         if (migrations[i].version <= version) {
             continue;
         }
-        if (apr_dbd_query(db->driver, db->handle, &nrows, migrations[i].sql)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00015)
-                          "schema migration %d failed: %s",
-                          migrations[i].version,
-                          apr_dbd_error(db->driver, db->handle, 1));
+        rc = apr_dbd_query(db->driver, db->handle, &nrows, migrations[i].sql);
+        if (rc) {
+            *why = apr_psprintf(r->pool, "migration %d: %s",
+                                migrations[i].version,
+                                apr_dbd_error(db->driver, db->handle, rc));
             return 0;
         }
         if (i + 1 == (int)(sizeof(migrations) / sizeof(migrations[0]))
@@ -118,8 +114,31 @@ static int schema_ready(request_rec *r, ap_dbd_t *db)
                                        "VALUES (%d)", migrations[i].version));
         }
     }
-    apr_atomic_set32(&rt->schema_ready, 1);
     return 1;
+}
+
+static int schema_ready(request_rec *r, ap_dbd_t *db)
+{
+    sse_runtime_t *rt = sse_conf_runtime(r->server);
+    const char *why = NULL;
+    int attempt;
+
+    if (apr_atomic_read32(&rt->schema_ready)) {
+        return 1;
+    }
+    /* processes starting together race on the DDL; SQLite then reports
+     * "database schema has changed" to the loser: try again */
+    for (attempt = 0; attempt < 3; ++attempt) {
+        if (migrate(r, db, &why)) {
+            apr_atomic_set32(&rt->schema_ready, 1);
+            return 1;
+        }
+        apr_sleep(apr_time_from_msec(20 * (attempt + 1)));
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00014)
+                  "conversation memory: cannot create or migrate the "
+                  "schema: %s", why ? why : "unknown error");
+    return 0;
 }
 
 /* Statements live as long as the pooled connection (db->pool). */

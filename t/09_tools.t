@@ -7,7 +7,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 39;
+plan tests => 40;
 
 sub turn {
     my ($path, $fake, %o) = @_;
@@ -107,10 +107,12 @@ is names($r), 'msgid tool.started tool.finished token token token meta done',
 is $log->{requests}, 3, 'separate, one call: three upstream calls';
 
 # a tool result never exceeds the event cap; big results are cut for the event
-($r, $tag) = turn('/agent', 'calls=1,tool=echo_tool,args=%7B%22city%22%3A%22' . ('x' x 3000) . '%22%7D');
+($r, $tag) = turn('/agent', 'calls=1,tool=big_tool');
 ($fin) = ev($r, 'tool.finished');
-ok length($r->{events}[2]{data} // '') < 2600, 'big tool result: event stays small';
-like $fin->{json}{result} // '', qr/bytes\)$/, 'big tool result: cut with a note';
+ok length($r->{events}[2]{data} // '') < 2600, 'big tool result (100 kB): event stays small';
+cmp_ok length(fake_log($tag)->{bodies}[1]{messages}[-1]{content} // ''), '>', 100000,
+   'big tool result: the model gets all of it';
+like $fin->{json}{result} // '', qr/bytes\)$/, 'big tool result: cut with a note' or diag names($r), ' ', $r->{events}[2]{data} // '';
 
 # REST variant runs the same flow
 my $rest = http_raw(path => '/agent?prompt=' . url_escape('!fake calls=1,tool=get_weather hi'),
