@@ -7,6 +7,7 @@ PACKAGES="
 make gcc pkg-config perl procps curl ca-certificates
 apache2 apache2-dev
 libcurl4-openssl-dev libjansson-dev
+libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql postgresql
 libapache2-mod-perl2 libwww-perl
 nghttp2-client
 "
