@@ -31,6 +31,7 @@
  *
  * Tool calling (OpenAI wire format):
  *   calls=N [0]  rounds=R [1]  tool=NAME  args=JSON  argsplit=K [8]
+ *   calls_if=WORD  (call tools only when the last user message has WORD)
  *   interleave  text_before=WORD
  * The answer is N tool calls when the request has a non-empty "tools" array,
  * calls > 0 and fewer than R assistant messages with tool_calls follow the
@@ -475,6 +476,7 @@ typedef struct {
     int interleave, has_tool, has_args, has_finish;
     char tool[256];
     char text_before[256];
+    char calls_if[64];
     char args[2048];
 } scen_t;
 
@@ -565,6 +567,7 @@ static void scen_set(scen_t *sc, const char *k, size_t kl, const char *v)
     else if (ieq(k, kl, "rounds")) { if (num && d >= 0) sc->rounds = to_count(d); }
     else if (ieq(k, kl, "argsplit")) { if (num) sc->argsplit = d > 0 ? to_count(d) : 0; }
     else if (ieq(k, kl, "interleave")) sc->interleave = flag;
+    else if (ieq(k, kl, "calls_if")) scopy(sc->calls_if, sizeof sc->calls_if, v);
     else if (ieq(k, kl, "tool")) {
         if (*v) {
             scopy(sc->tool, sizeof sc->tool, v);
@@ -1086,7 +1089,7 @@ static void token_text(stream_t *s, long i)
         buf_adds(&s->tok, s->sc.text);
     } else if (s->sc.utf8) {
         buf_adds(&s->tok, UTF8_TOKS[(size_t)(i - 1) % 3]);
-    } else if (s->sc.demo) {
+    } else if (s->sc.demo && !s->ntres) {
         size_t nw = sizeof(DEMO_WORDS) / sizeof(DEMO_WORDS[0]);
         buf_adds(&s->tok, DEMO_WORDS[(size_t)(i - 1) % nw]);
         buf_add(&s->tok, " ", 1);
@@ -1830,6 +1833,14 @@ static void api_request(conn *c, const char *body, size_t blen)
         }
     }
     toolmode = sc.calls > 0 && ntools > 0 && rounds_done < sc.rounds;
+    /* calls_if=WORD: only prompts that mention WORD need the tool (demo) */
+    if (toolmode && sc.calls_if[0]) {
+        size_t wl = strlen(sc.calls_if), k;
+        int found = 0;
+        for (k = 0; !found && echo_p && k + wl <= echo_n; k++)
+            found = strncasecmp(echo_p + k, sc.calls_if, wl) == 0;
+        toolmode = found;
+    }
 
     s = calloc(1, sizeof *s);
     if (!s) die("calloc");
@@ -1873,8 +1884,7 @@ static void api_request(conn *c, const char *body, size_t blen)
 
     if (toolmode)
         tool_setup(s, tools, rounds_done);
-    else if (ntool_msgs && !sc.stamp && !sc.echo && !sc.has_text && !sc.utf8 &&
-             !sc.demo)
+    else if (ntool_msgs && !sc.stamp && !sc.echo && !sc.has_text && !sc.utf8)
         tres_setup(s, msgs, have_user ? last_user + 1 : 0, ntool_msgs);
 
     /* prebuilt JSON pieces */

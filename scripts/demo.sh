@@ -28,25 +28,42 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# the fake serves the demo's weather tool, and the answers when no key is set
+mkfifo "$work/port"
+build/fake-openai --port 0 --print-port --quiet --parent-pid $$ > "$work/port" &
+fake_pid=$!
+read -r fake_port < "$work/port"
+
+# conversation memory: SQLite in the work dir, writable by the httpd user
+mkdir -p "$work/db"
+[ "$(id -u)" -eq 0 ] && chown www-data "$work/db"
 extra="$work/demo.conf"
+cat > "$extra" <<CONF
+LoadModule dbd_module $(apxs -q LIBEXECDIR)/mod_dbd.so
+DBDriver sqlite3
+DBDParams "$work/db/memory.sqlite"
+DBDInitSQL "PRAGMA journal_mode=WAL"
+DBDInitSQL "PRAGMA busy_timeout=5000"
+<Location /chatagentstream>
+    SSEAssistantTool get_weather "http://127.0.0.1:$fake_port/_fake/tool/weather" "Current weather for a city" "$top/conf/tools/weather.schema.json"
+</Location>
+CONF
 if [ -n "${OPENAI_API_KEY:-}" ]; then
     upstream=${DEMO_UPSTREAM:-https://api.openai.com/v1}
-    cat > "$extra" <<CONF
+    cat >> "$extra" <<CONF
 <Location /chatagentstream>
     SSEAssistantAPIKeyEnv OPENAI_API_KEY
     SSEAssistantModel ${DEMO_MODEL:-gpt-4o-mini}
-    SSEAssistantSystemPrompt "You are a helpful assistant."
+    SSEAssistantSystemPrompt "You are a helpful assistant. Use get_weather for weather questions."
 </Location>
 CONF
 else
-    mkfifo "$work/port"
-    build/fake-openai --port 0 --print-port --quiet --parent-pid $$ > "$work/port" &
-    fake_pid=$!
-    read -r fake_port < "$work/port"
     upstream="http://127.0.0.1:$fake_port/v1"
-    cat > "$extra" <<CONF
+    # the stub answers with a canned text; prompts that mention "weather"
+    # make it call the get_weather tool first
+    cat >> "$extra" <<CONF
 <Location /chatagentstream>
-    SSEAssistantModel "fake:demo,tokens=42,delay=80,usage"
+    SSEAssistantModel "fake:demo,calls=1,calls_if=weather,tool=get_weather,tokens=42,delay=80,usage"
 </Location>
 CONF
 fi
@@ -66,6 +83,7 @@ mod_sse_assistant demo is running (upstream: ${upstream%%/v1*}).
 
   Open:        http://127.0.0.1:$port/
   Or stream:   curl -N 'http://127.0.0.1:$port/chatagentstream?prompt=Hello'
+  With a tool: curl -N 'http://127.0.0.1:$port/chatagentstream?prompt=What+is+the+weather+in+Paris'
 
 Error log: $work/logs/error_log    Stop with Ctrl-C.
 MSG
