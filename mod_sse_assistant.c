@@ -5,15 +5,19 @@
 #include <http_config.h>
 
 #include "sse_conf.h"
+#include "sse_bridge.h"
 #include "sse_handler.h"
 #include "sse_memory.h"
 #include "sse_owner.h"
+#include "sse_store.h"
 
 static void sse_register_hooks(apr_pool_t *p)
 {
     sse_handler_register_hooks(p);
     sse_owner_register_hooks(p);
     sse_memory_register_hooks(p);
+    sse_store_register_hooks(p);
+    sse_bridge_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(sse_assistant) = {

@@ -202,6 +202,96 @@ out "";
 out "Target: RSS at 90 % equal to RSS at 10 % within a few hundred KiB (≤ 512 KiB here): "
     . verdict($flat_ok) . ".", "";
 
+# ---- 6. tool phase
+sub jfile { my $s = slurp(shift); return undef unless defined $s && length $s; my $v = eval { decode_json($s) }; $v }
+my %tp;
+for my $sc (qw(notool tool notool_fd tool_fd)) {
+    for my $mode (qw(stream separate)) {
+        my $name = "tp_${sc}_$mode";
+        my $jj = j($name) or next;
+        my $log = jfile("$dir/$name.log");
+        my ($tb, $ta) = map { jfile("$dir/$name.$_") } qw(tool_before tool_after);
+        my ($sb, $sa) = map { jfile("$dir/$name.$_") } qw(stats_before stats_after);
+        my $turns = $jj->{requests} || 0;
+        my %r = (j => $jj, turns => $turns, params => slurp("$dir/$name.params") // '');
+        if ($log && $turns) {
+            $r{calls} = $log->{requests} / $turns;
+            $r{tokens} = ($log->{tokens_sent} // 0) / $turns;
+            my $k = int($r{calls} + 0.5);
+            my @b = @{ $log->{bodies} || [] };
+            @b = @b[-$k .. -1] if $k && @b >= $k;
+            $r{seq} = join ' → ', map {
+                ($_->{stream} ? 'stream' : 'json') . (ref $_->{tools} eq 'ARRAY' && @{ $_->{tools} } ? '+tools' : '')
+            } @b;
+        }
+        $r{toolcalls} = ($ta->{tool_requests} - $tb->{tool_requests}) / $turns
+            if $ta && $tb && $turns;
+        if ($sa && $sb && $log) {
+            my $dreq = $sa->{requests} - $sb->{requests};
+            my $dtok = $sa->{tokens_sent} - $sb->{tokens_sent};
+            push @notes, "tool phase `$name`: /_fake/stats counted $dreq upstream calls and $dtok tokens "
+                . "during the run, the tag log $log->{requests} and $log->{tokens_sent} (should be equal)."
+                if $dreq != $log->{requests} || $dtok != ($log->{tokens_sent} // 0);
+        }
+        $tp{$sc}{$mode} = \%r;
+    }
+}
+sub num { my $v = shift; return '–' unless defined $v; my $r = int($v + 0.5); abs($v - $r) < 0.005 ? $r : sprintf('%.2f', $v) }
+if (%tp) {
+    out "## 6. Tool phase: `stream` vs `separate`", "";
+    out "The same turn through two module Locations that differ only in `SSEAssistantToolPhase` "
+        . "(`SSEAssistantMemory off`, one tool `get_weather` → the fake's `POST /_fake/tool/weather`). "
+        . "Sequential turns (concurrency 1); *no tool*: `!fake calls=0,tokens=$meta{tp_tokens},delay=0,stamp`, "
+        . "*one tool*: `calls=1,tool=get_weather,tokens=$meta{tp_tokens},delay=0,stamp` "
+        . "($meta{tp_n} turns after $meta{tp_warm} warm-up). The *+ $meta{tp_first_delay} ms upstream latency* rows add "
+        . "`first_delay=$meta{tp_first_delay}` (every upstream call, streamed or not, waits $meta{tp_first_delay} ms "
+        . "before its first byte, like a real model's time to first token; $meta{tp_fd_n} turns after 2 warm-up). "
+        . "TTFT = request written → first answer token stamp read (`sse-bench`); with `stamp` the fake's answer after a "
+        . "tool round is stamped tokens too (not the \"Tool results: …\" text), and tool-call rounds and the "
+        . "`tool.started`/`tool.finished` events carry no stamps, so the one-tool TTFT is the first answer token "
+        . "*after* the tool ran (basis: " . join('/', sort keys %{ { map { ($_->{j}{ttft_basis} // '?') => 1 } map { values %$_ } values %tp } }) . "). "
+        . "Upstream calls and completion tokens per turn come from the fake's per-run tag (`/_fake/log?tag=`: "
+        . "`requests`, `tokens_sent` ÷ turns; tokens = answer tokens plus tool-call argument fragments, streamed or "
+        . "not, as the fake bills them in `usage`); tool calls per turn from the tool URL's tag (`tool_requests`). "
+        . "*Calls of the last turn*: `json` = non-streamed, `stream` = streamed, `+tools` = tools sent.", "";
+    out "| scenario | mode | ok/failed | TTFT median | TTFT p99 | upstream calls / turn | calls of the last turn | completion tokens / turn | tool calls / turn |",
+        "|---|---|---|---|---|---|---|---|---|";
+    my %sclabel = (notool => 'no tool', tool => 'one tool',
+                   notool_fd => "no tool, + $meta{tp_first_delay} ms upstream latency",
+                   tool_fd => "one tool, + $meta{tp_first_delay} ms upstream latency");
+    for my $sc (qw(notool tool notool_fd tool_fd)) {
+        for my $mode (qw(stream separate)) {
+            my $r = $tp{$sc}{$mode} or next;
+            out "| $sclabel{$sc} | `$mode` | " . okf($r->{j}) . " | " . f(stat_of($r->{j}, 'ttft_ms', 'median'))
+                . " | " . f(stat_of($r->{j}, 'ttft_ms', 'p99')) . " | " . f($r->{calls}, 2)
+                . " | " . ($r->{seq} // '–') . " | " . f($r->{tokens}, 1) . " | " . f($r->{toolcalls}, 2) . " |";
+        }
+    }
+    out "";
+    my @c;
+    for my $sc (qw(notool tool)) {
+        my ($st, $se) = @{ $tp{$sc} || {} }{qw(stream separate)};
+        next unless $st && $se && defined $st->{calls} && defined $se->{calls};
+        my ($fs, $fe) = @{ $tp{"${sc}_fd"} || {} }{qw(stream separate)};
+        my $d = stat_of($se->{j}, 'ttft_ms', 'median') - stat_of($st->{j}, 'ttft_ms', 'median');
+        my $dfd = ($fs && $fe) ? stat_of($fe->{j}, 'ttft_ms', 'median') - stat_of($fs->{j}, 'ttft_ms', 'median') : undef;
+        push @c, ($sc eq 'notool' ? 'when the model answers without a tool' : 'when it calls one tool')
+            . sprintf(', `stream` pays %s upstream call(s) and %s completion tokens per turn where `separate` pays %s and %s '
+                      . '(saves %s call%s and %s tokens per turn); TTFT median %s vs %s ms (stream − separate: %+.3f ms) on the loopback fake',
+                      num($st->{calls}), num($st->{tokens}), num($se->{calls}), num($se->{tokens}),
+                      num($se->{calls} - $st->{calls}), (abs($se->{calls} - $st->{calls} - 1) < 0.01 ? '' : 's'),
+                      num($se->{tokens} - $st->{tokens}),
+                      f(stat_of($st->{j}, 'ttft_ms', 'median')), f(stat_of($se->{j}, 'ttft_ms', 'median')), -$d)
+            . (defined $dfd ? sprintf(' and %s vs %s ms (%+.1f ms) with %s ms upstream latency per call',
+                                      f(stat_of($fs->{j}, 'ttft_ms', 'median'), 1), f(stat_of($fe->{j}, 'ttft_ms', 'median'), 1),
+                                      -$dfd, $meta{tp_first_delay}) : '');
+    }
+    out "**Conclusion:** " . ucfirst(join('; ', @c)) . ". The fake answers a non-streamed call at once "
+        . "(`delay=` paces streamed tokens only), so the `separate` TTFT here lacks the time a real model spends "
+        . "generating the answer it throws away (≈ tokens × time per token, e.g. $meta{tp_tokens} × 20 ms = "
+        . ($meta{tp_tokens} * 20) . " ms): the measured gap is the lower bound, one upstream round trip." , "" if @c;
+}
+
 # ---- notes
 out "## Notes", "";
 out "- Bench setup: `StartServers $meta{servers}` (pre-fork every child of the tuned conf; "

@@ -10,6 +10,9 @@
 #   3. httpd CPU per relayed token (/proc/<pid>/stat)
 #   4. waves of 100 / 500 / 2000 streams: served at once, PSS per stream
 #   5. RSS of the serving child over one 100,000-token answer
+#   6. tool phase: SSEAssistantToolPhase stream vs separate (module only),
+#      model answering without tools / calling one tool: TTFT, upstream
+#      calls and completion tokens per turn (from the fake's /_fake/log)
 # Writes bench/RESULTS.md (overwritten) and prints the same tables on stdout;
 # progress goes to stderr.  Exit status 1 if any request failed.
 #
@@ -26,13 +29,13 @@ FAKE=$top/build/fake-openai
 PROCSTAT="perl $top/bench/procstat.pl"
 QUICK=${BENCH_QUICK:-0}
 T_START=$(date +%s)
-so_sum() { md5sum "$top/.libs/mod_sse_assistant.so" | cut -c1-12; }
-SO_START=$(so_sum)
+SO=$top/.libs/mod_sse_assistant.so
+so_sum() { md5sum "$1" | cut -c1-12; }
 
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "ERROR: $*"; exit 2; }
 
-for f in "$BENCH" "$FAKE" "$top/.libs/mod_sse_assistant.so"; do
+for f in "$BENCH" "$FAKE" "$SO"; do
     [ -x "$f" ] || [ -f "$f" ] || die "$f missing: run make all"
 done
 command -v apache2 >/dev/null || die "apache2 not found"
@@ -43,11 +46,13 @@ if [ "$QUICK" = 1 ]; then
     LAT_STREAMS="1 100 500"; LAT_REQ_1=2; LAT_ROUNDS=1
     WAVES="100 500"
     LONG_TOKENS=20000
+    TP_N=50; TP_WARM=5; TP_FD_N=5
 else
     TTFT_N=300; WARM_N=20
     LAT_STREAMS="1 100 500"; LAT_REQ_1=8; LAT_ROUNDS=3
     WAVES="100 500 2000"
     LONG_TOKENS=100000
+    TP_N=200; TP_WARM=20; TP_FD_N=20
 fi
 RAMP_MS=1000
 # the module relays a delay=0 answer at >100k tokens/s, so 100,000 tokens
@@ -56,6 +61,10 @@ LONG_SAMPLE_MS=20
 DEADLINE_MS=1000
 STREAM_PARAMS="tokens=50,delay=20,stamp"
 TTFT_PARAMS="tokens=5,delay=0,stamp"
+# 6. tool phase: answer size, and the upstream first-byte latency of the
+# "with upstream latency" rows (every upstream call waits that long)
+TP_TOKENS=20
+TP_FIRST_DELAY=50
 
 # ---------------------------------------------------------------- work dir
 W=$(mktemp -d /tmp/sse-bench.XXXXXX)
@@ -63,6 +72,11 @@ chmod 755 "$W"
 R=$W/res
 mkdir -p "$R"
 : > "$R/notes.txt"
+# httpd loads a copy of the module taken now, so a rebuild in the tree while
+# the bench runs (others may be working on it) cannot mix two builds or
+# break an httpd restart half-way
+cp -p "$SO" "$W/mod_sse_assistant.so"
+SO_START=$(so_sum "$W/mod_sse_assistant.so")
 note() { say "note: $*"; printf '%s\n' "$*" >> "$R/notes.txt"; }
 
 fake_pid=""
@@ -174,7 +188,24 @@ Include "$top/conf/mpm_event_streams.conf"
 ListenBacklog 4096
 ProxyPass /proxy/ http://127.0.0.1:$FP/ flushpackets=on
 EOF
+# 6. tool phase: one Location per SSEAssistantToolPhase, same tool (the
+# fake's weather endpoint; its ?tag= counts the tool calls per mode)
+for mode in stream separate; do
+    cat >> "$W/extra.conf" <<EOF
+<Location /bench-tools-$mode>
+    SetHandler sse-assistant
+    SSEAssistantMemory off
+    SSEAssistantToolPhase $mode
+    SSEAssistantMaxToolRounds 2
+    SSEAssistantTool get_weather "http://127.0.0.1:$FP/_fake/tool/weather?tag=tp_tool_$mode" "Current weather" "$top/t/conf/weather.schema.json"
+</Location>
+EOF
+done
 sh "$top/scripts/mkconf.sh" "$W/h" "$HP" "http://127.0.0.1:$FP/v1" "$W/extra.conf"
+sed -i "s|\"$SO\"|\"$W/mod_sse_assistant.so\"|" "$W/h/httpd.conf"
+grep -qF "$W/mod_sse_assistant.so" "$W/h/httpd.conf" || die "could not point httpd.conf at the module copy"
+apache2 -t -f "$W/h/httpd.conf" > "$W/configtest" 2>&1 \
+    || die "httpd config test failed (module build in .libs broken?): $(tail -n 3 "$W/configtest")"
 SERVERS=16
 THREADS=$(awk '/^[[:space:]]*ThreadsPerChild/ {print $2}' "$top/conf/mpm_event_streams.conf")
 THREADS=${THREADS:-128}
@@ -218,6 +249,8 @@ target_args() {
     module) ARGS=(--url "http://127.0.0.1:$HP/chatagentstream?prompt=$(urlenc "!fake $2 hi")") ;;
     proxy)  ARGS=(--url "http://127.0.0.1:$HP/proxy/v1/chat/completions" --method POST
                   --header 'Content-Type: application/json' --body "$body") ;;
+    tools_stream|tools_separate)
+            ARGS=(--url "http://127.0.0.1:$HP/bench-tools-${1#tools_}?prompt=$(urlenc "!fake $2 What is the weather?")") ;;
     esac
 }
 
@@ -293,12 +326,42 @@ wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
 $PROCSTAT flat "$R/long.watch" > "$R/long.flat" || note "long answer: could not find the serving child in the RSS samples"
 
+# ---------------------------------------------------------------- 6. tool phase
+# The same turn through SSEAssistantToolPhase stream and separate.  Each
+# measured run has its own fake tag, so /_fake/log?tag= gives exactly its
+# upstream calls ("requests"), completion tokens the fake generated for it
+# ("tokens_sent": answer tokens plus tool-call argument fragments, streamed
+# or not) and the last bodies (stream flag, tools sent); the tool endpoint's
+# tag (one per mode) and /_fake/stats are read before and after the run.
+fake_get() { curl -fsS "http://127.0.0.1:$FP$1" > "$2" || die "GET $1 from the fake failed"; }
+tool_phase() {
+    local sc=$1 n=$2 warm=$3 params=$4 mode name
+    for mode in stream separate; do
+        name="tp_${sc}_$mode"
+        say "6. tool phase $mode, $sc: $n sequential turns after $warm warm-up ($params)"
+        [ "$warm" -gt 0 ] && bench "warm_$name" "tools_$mode" "$params,tag=${name}_warm" \
+            --concurrency 1 --requests "$warm"
+        fake_get "/_fake/log?tag=tp_tool_$mode" "$R/$name.tool_before"
+        fake_get /_fake/stats "$R/$name.stats_before"
+        bench "$name" "tools_$mode" "$params,tag=$name" --concurrency 1 --requests "$n"
+        fake_get /_fake/stats "$R/$name.stats_after"
+        fake_get "/_fake/log?tag=tp_tool_$mode" "$R/$name.tool_after"
+        fake_get "/_fake/log?tag=$name" "$R/$name.log"
+        printf '%s\n' "$params" > "$R/$name.params"
+    done
+}
+TP_BASE="tokens=$TP_TOKENS,delay=0,stamp"
+tool_phase notool    "$TP_N"    "$TP_WARM" "calls=0,$TP_BASE"
+tool_phase tool      "$TP_N"    "$TP_WARM" "calls=1,tool=get_weather,$TP_BASE"
+tool_phase notool_fd "$TP_FD_N" 2 "calls=0,$TP_BASE,first_delay=$TP_FIRST_DELAY"
+tool_phase tool_fd   "$TP_FD_N" 2 "calls=1,tool=get_weather,$TP_BASE,first_delay=$TP_FIRST_DELAY"
+
 # fake-side sanity: no stream left open upstream
 curl -fsS "http://127.0.0.1:$FP/_fake/stats" > "$R/fake_stats.json" 2>/dev/null || true
 
 # ---------------------------------------------------------------- report
 T_END=$(date +%s)
-[ "$(so_sum)" = "$SO_START" ] || note "WARNING: .libs/mod_sse_assistant.so was rebuilt during this run; httpd (re)starts after that loaded the new build, so the tables mix two builds. Run again."
+[ "$(so_sum "$SO")" = "$SO_START" ] || note ".libs/mod_sse_assistant.so was rebuilt during this run (md5 now $(so_sum "$SO")); every httpd start used the copy taken at the start (md5 $SO_START), so all tables are from that build."
 {
     printf 'cpu\t%s\n' "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
     printf 'nproc\t%s\n' "$(nproc)"
@@ -310,7 +373,7 @@ T_END=$(date +%s)
     printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf 'duration\t%s\n' "$((T_END - T_START))"
     printf 'quick\t%s\n' "$QUICK"
-    printf 'module\t%s\n' "git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet HEAD -- modules include mod_sse_assistant.c 2>/dev/null || echo ' + uncommitted changes'), .so built $(date -u -r "$top/.libs/mod_sse_assistant.so" '+%Y-%m-%d %H:%M:%S UTC'), md5 $SO_START"
+    printf 'module\t%s\n' "git $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$top" diff --quiet HEAD -- modules include mod_sse_assistant.c 2>/dev/null || echo ' + uncommitted changes'), .so built $(date -u -r "$W/mod_sse_assistant.so" '+%Y-%m-%d %H:%M:%S UTC'), md5 $SO_START"
     printf 'clk_tck\t%s\n' "$(getconf CLK_TCK)"
     printf 'nofile\t%s\n' "$NOFILE"
     printf 'somaxconn\t%s\n' "$SOMAXCONN"
@@ -323,6 +386,11 @@ T_END=$(date +%s)
     printf 'long_sample_ms\t%s\n' "$LONG_SAMPLE_MS"
     printf 'servers\t%s\n' "$SERVERS"
     printf 'threads\t%s\n' "$THREADS"
+    printf 'tp_n\t%s\n' "$TP_N"
+    printf 'tp_warm\t%s\n' "$TP_WARM"
+    printf 'tp_fd_n\t%s\n' "$TP_FD_N"
+    printf 'tp_tokens\t%s\n' "$TP_TOKENS"
+    printf 'tp_first_delay\t%s\n' "$TP_FIRST_DELAY"
 } > "$R/meta.tsv"
 
 rc=0

@@ -9,6 +9,8 @@
 #include "sse_curl.h"
 #include "sse_limits.h"
 
+#include <apr_global_mutex.h>
+
 #define SSE_DEFAULT_UPSTREAM        "https://api.openai.com/v1"
 #define SSE_DEFAULT_MODEL           "gpt-4o-mini"
 #define SSE_DEFAULT_HEARTBEAT       apr_time_from_sec(15)
@@ -23,6 +25,8 @@
 #define SSE_DEFAULT_MAX_TOOL_ROUNDS 5
 #define SSE_DEFAULT_MEMORY_LIMIT    20
 #define SSE_DEFAULT_MEMORY_KEY      "assistant"
+#define SSE_DEFAULT_POSTSSE_TTL     apr_time_from_sec(60)
+#define SSE_DEFAULT_POSTSSE_STREAM  "/eventtransportpostsse"
 
 /* Process-wide state, set up by the post_config and child_init hooks and
  * shared by every server_rec's config. */
@@ -31,6 +35,10 @@ typedef struct sse_runtime_t {
     sse_stream_counter_t *streams;          /* parent, shared memory */
     sse_curl_pool_t *curl_pool;             /* per child */
     volatile apr_uint32_t schema_ready;     /* per child: migrations ran */
+    const struct ap_socache_provider_t *store_provider;
+    struct ap_socache_instance_t *store;
+    const char *store_name;
+    apr_global_mutex_t *store_mutex;        /* for NOTMPSAFE providers */
 } sse_runtime_t;
 
 typedef struct sse_srv_conf_t {
@@ -59,6 +67,10 @@ typedef struct sse_dir_conf_t {
     int memory;                             /* -1 = unset */
     int memory_limit;
     const char *memory_key;
+    apr_interval_time_t postsse_ttl;
+    const char *postsse_stream;             /* path of the stream handler */
+    apr_array_header_t *postsse_targets;    /* allowed relay URL prefixes */
+    apr_array_header_t *allow_origins;      /* extra Origins for POST */
 } sse_dir_conf_t;
 
 extern const command_rec sse_conf_cmds[];
@@ -88,5 +100,7 @@ int sse_conf_tool_phase(const sse_dir_conf_t *dc);
 int sse_conf_memory(const sse_dir_conf_t *dc);
 int sse_conf_memory_limit(const sse_dir_conf_t *dc);
 const char *sse_conf_memory_key(const sse_dir_conf_t *dc);
+apr_interval_time_t sse_conf_postsse_ttl(const sse_dir_conf_t *dc);
+const char *sse_conf_postsse_stream(const sse_dir_conf_t *dc);
 
 #endif

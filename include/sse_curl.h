@@ -23,6 +23,7 @@ typedef struct sse_curl_call_t {
     const char *proxy;              /* NULL/"" = none, environment ignored */
     const char *body;
     apr_size_t body_len;
+    const char *const *extra_headers;   /* NULL-terminated, may be NULL */
     apr_interval_time_t connect_timeout;
     apr_interval_time_t idle_timeout;
     apr_size_t max_error_body;      /* cap for a non-2xx body we keep */

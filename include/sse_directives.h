@@ -25,5 +25,10 @@
 #define SSE_CMD_MEMORY          "SSEAssistantMemory"
 #define SSE_CMD_MEMORY_LIMIT    "SSEAssistantMemoryLimit"
 #define SSE_CMD_MEMORY_KEY      "SSEAssistantMemoryKey"
+#define SSE_CMD_STORE           "SSEAssistantStore"
+#define SSE_CMD_ALLOW_ORIGIN    "SSEAssistantAllowOrigin"
+#define SSE_CMD_POSTSSE_TTL     "SSEPostSseTTL"
+#define SSE_CMD_POSTSSE_TARGET  "SSEPostSseTarget"
+#define SSE_CMD_POSTSSE_STREAM  "SSEPostSseStream"
 
 #endif

@@ -4,6 +4,16 @@
 
 #include <apr_pools.h>
 
+#include <httpd.h>
+
+#include "sse_conf.h"
+#include "sse_request.h"
+
+/* Runs one turn for r with the configuration dc (the request's own, or
+ * the bridge's target location) and answers as SSE or REST. */
+int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
+                    const sse_prompt_t *prompt);
+
 void sse_handler_register_hooks(apr_pool_t *p);
 
 #endif

@@ -160,6 +160,16 @@ void sse_json_seed(void);
 const char *sse_json_error_body_new(apr_pool_t *p, const char *type,
                                     const char *code, const char *message);
 
+/* POST-SSE: {"endpoint":"…","payload":{…}}. NULL on success (endpoint and
+ * the payload as compact JSON text set), else the reason. */
+const char *sse_json_decode_bridge(apr_pool_t *p, const char *body,
+                                   apr_size_t len, const char **endpoint,
+                                   const char **payload);
+/* {"ok":true,"id":…,"stream":…} and {"ok":false,"error":…} */
+const char *sse_json_bridge_ok_new(apr_pool_t *p, const char *id,
+                                   const char *stream);
+const char *sse_json_bridge_error_new(apr_pool_t *p, const char *message);
+
 /* 1 when buf[0..len) parses as a JSON object. */
 int sse_json_is_object_text(const char *buf, apr_size_t len);
 

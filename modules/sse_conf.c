@@ -17,6 +17,7 @@
 #include "sse_json.h"
 #include "sse_tools.h"
 #include "sse_turn.h"
+#include "sse_store.h"
 
 #define UNSET -1
 
@@ -37,6 +38,7 @@ void *sse_conf_create_dir(apr_pool_t *p, char *dir)
     dc->tool_phase = UNSET;
     dc->memory = UNSET;
     dc->memory_limit = UNSET;
+    dc->postsse_ttl = UNSET;
     return dc;
 }
 
@@ -75,6 +77,10 @@ void *sse_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_NUM(memory);
     MERGE_NUM(memory_limit);
     MERGE_PTR(memory_key);
+    MERGE_NUM(postsse_ttl);
+    MERGE_PTR(postsse_stream);
+    MERGE_PTR(postsse_targets);
+    MERGE_PTR(allow_origins);
     return dc;
 }
 
@@ -198,6 +204,18 @@ int sse_conf_memory_limit(const sse_dir_conf_t *dc)
 const char *sse_conf_memory_key(const sse_dir_conf_t *dc)
 {
     return dc->memory_key ? dc->memory_key : SSE_DEFAULT_MEMORY_KEY;
+}
+
+apr_interval_time_t sse_conf_postsse_ttl(const sse_dir_conf_t *dc)
+{
+    return dc->postsse_ttl != UNSET ? dc->postsse_ttl
+                                    : SSE_DEFAULT_POSTSSE_TTL;
+}
+
+const char *sse_conf_postsse_stream(const sse_dir_conf_t *dc)
+{
+    return dc->postsse_stream ? dc->postsse_stream
+                              : SSE_DEFAULT_POSTSSE_STREAM;
 }
 
 /* --- setters: every one validates, every error names the directive --- */
@@ -625,6 +643,60 @@ static const char *set_tool_phase(cmd_parms *cmd, void *dcv,
     return NULL;
 }
 
+static const char *set_postsse_ttl(cmd_parms *cmd, void *dcv,
+                                   const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_duration(cmd, arg, apr_time_from_sec(1),
+                          apr_time_from_sec(3600), &dc->postsse_ttl);
+}
+
+static const char *set_postsse_target(cmd_parms *cmd, void *dcv,
+                                      const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *url, *err = set_url(cmd, arg, &url, URL_PATH);
+
+    if (err) {
+        return err;
+    }
+    if (!dc->postsse_targets) {
+        dc->postsse_targets = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(dc->postsse_targets, const char *) = arg;
+    return NULL;
+}
+
+static const char *set_allow_origin(cmd_parms *cmd, void *dcv,
+                                    const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *origin, *err = set_url(cmd, arg, &origin, 0);
+
+    if (err) {
+        return err;
+    }
+    if (!dc->allow_origins) {
+        dc->allow_origins = apr_array_make(cmd->pool, 4, sizeof(char *));
+    }
+    APR_ARRAY_PUSH(dc->allow_origins, const char *) = origin;
+    return NULL;
+}
+
+static const char *set_postsse_stream(cmd_parms *cmd, void *dcv,
+                                      const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+
+    if (arg[0] != '/' || arg[1] == '/' || ap_strchr_c(arg, '?')) {
+        return apr_psprintf(cmd->pool, "%s: '%s' must be a path on this "
+                            "server, e.g. /eventtransportpostsse",
+                            cmd->cmd->name, arg);
+    }
+    dc->postsse_stream = arg;
+    return NULL;
+}
+
 #define DIR_SCOPE (RSRC_CONF | ACCESS_CONF)
 
 const command_rec sse_conf_cmds[] = {
@@ -680,6 +752,17 @@ const command_rec sse_conf_cmds[] = {
     AP_INIT_TAKE1(SSE_CMD_TOOL_PHASE, set_tool_phase, NULL, DIR_SCOPE,
                   "stream (every call streamed with tools) or separate "
                   "(non-streamed tool rounds, then a streamed answer)"),
+    AP_INIT_TAKE1(SSE_CMD_STORE, sse_store_set, NULL, RSRC_CONF,
+                  "socache provider[:args] for POST-SSE slots (shmcb, "
+                  "redis, memcache)"),
+    AP_INIT_ITERATE(SSE_CMD_ALLOW_ORIGIN, set_allow_origin, NULL, DIR_SCOPE,
+                    "Origins besides this server allowed to POST"),
+    AP_INIT_TAKE1(SSE_CMD_POSTSSE_TTL, set_postsse_ttl, NULL, DIR_SCOPE,
+                  "How long a POST-SSE stream id stays valid"),
+    AP_INIT_ITERATE(SSE_CMD_POSTSSE_TARGET, set_postsse_target, NULL,
+                    DIR_SCOPE, "URL prefixes POST-SSE may relay to"),
+    AP_INIT_TAKE1(SSE_CMD_POSTSSE_STREAM, set_postsse_stream, NULL,
+                  DIR_SCOPE, "Path of the sse-postsse-stream location"),
     AP_INIT_TAKE1(SSE_CMD_MAX_STREAMS, set_max_streams, NULL, RSRC_CONF,
                   "Streams open at once across all processes (0 = no "
                   "limit of our own)"),

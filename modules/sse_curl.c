@@ -265,6 +265,12 @@ sse_curl_rc_e sse_curl_perform(sse_curl_pool_t *cp, apr_pool_t *p,
     headers = curl_slist_append(headers, "Accept: text/event-stream");
     /* no 100-continue round trip before the body */
     headers = curl_slist_append(headers, "Expect:");
+    if (call->extra_headers) {
+        const char *const *hdr;
+        for (hdr = call->extra_headers; *hdr; ++hdr) {
+            headers = curl_slist_append(headers, *hdr);
+        }
+    }
     if (call->api_key && *call->api_key) {
         headers = curl_slist_append(headers,
                                     apr_pstrcat(p, "Authorization: Bearer ",

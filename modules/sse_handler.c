@@ -193,12 +193,11 @@ static int serve_memory(request_rec *r, const sse_dir_conf_t *dc,
                               "conversation memory is not available");
 }
 
-static int sse_assistant_handler(request_rec *r)
+int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
+                    const sse_prompt_t *in)
 {
-    sse_dir_conf_t *dc;
-    sse_runtime_t *rt;
-    sse_prompt_t prompt;
-    sse_request_error_t perr;
+    sse_runtime_t *rt = sse_conf_runtime(r->server);
+    sse_prompt_t prompt = *in;
     sse_turn_settings_t settings;
     sse_turn_result_t result;
     sse_turn_memory_t hooks, *hooks_p = NULL;
@@ -208,59 +207,10 @@ static int sse_assistant_handler(request_rec *r)
     char msgid[SSE_MSGID_LEN + 1];
     char convid[SSE_ID_HEX_LEN + 8];
     const char *conversation, *owner;
-    char *body = NULL;
-    apr_size_t body_len = 0;
     apr_time_t started = apr_time_now();
-    int status, rest;
+    int rest;
     apr_status_t rv;
 
-    if (strcmp(r->handler, SSE_HANDLER_ASSISTANT)) {
-        return DECLINED;
-    }
-    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, M_DELETE, -1);
-    if (r->method_number != M_GET && r->method_number != M_POST
-        && r->method_number != M_DELETE) {
-        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST, DELETE");
-        return reply_error(r, HTTP_METHOD_NOT_ALLOWED, "invalid_request",
-                           "method_not_allowed", "use GET or POST");
-    }
-    dc = sse_conf_dir(r);
-    rt = sse_conf_runtime(r->server);
-
-    if (r->method_number == M_POST) {
-        status = read_body(r, sse_conf_max_body(dc), &body, &body_len);
-        if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00001)
-                          "request body over %" APR_OFF_T_FMT " bytes",
-                          sse_conf_max_body(dc));
-            r->connection->keepalive = AP_CONN_CLOSE;
-            return reply_error(r, status, "invalid_request",
-                               "body_too_large", "request body is larger "
-                               "than SSEAssistantMaxBody allows");
-        }
-        if (status != OK) {
-            return status;
-        }
-    }
-    if (!sse_request_parse(r->pool, r->args,
-                           apr_table_get(r->headers_in, "Content-Type"),
-                           body, body_len,
-                           (apr_size_t)sse_conf_max_prompt(dc),
-                           r->method_number != M_DELETE, &prompt, &perr)) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00002)
-                      "bad request: %s", perr.code);
-        return reply_error(r, perr.status, "invalid_request", perr.code,
-                           perr.message);
-    }
-    if (r->method_number == M_DELETE || prompt.action) {
-        return serve_memory(r, dc, &prompt, 1);
-    }
-    if (prompt.history) {
-        return serve_memory(r, dc, &prompt, 0);
-    }
-    if (r->header_only) {
-        return OK;
-    }
     if (!sse_stream_counter_acquire(rt->streams, sse_conf_max_streams(rt),
                                     r->pool)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SSE_LOGNO(00003)
@@ -359,6 +309,64 @@ static int sse_assistant_handler(request_rec *r)
     }
     return rest ? sse_transport_json_finish(sink, msgid, conversation, &result)
                 : OK;
+}
+
+static int sse_assistant_handler(request_rec *r)
+{
+    sse_dir_conf_t *dc;
+    sse_prompt_t prompt;
+    sse_request_error_t perr;
+    char *body = NULL;
+    apr_size_t body_len = 0;
+    int status;
+
+    if (strcmp(r->handler, SSE_HANDLER_ASSISTANT)) {
+        return DECLINED;
+    }
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, M_DELETE, -1);
+    if (r->method_number != M_GET && r->method_number != M_POST
+        && r->method_number != M_DELETE) {
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, POST, DELETE");
+        return reply_error(r, HTTP_METHOD_NOT_ALLOWED, "invalid_request",
+                           "method_not_allowed", "use GET or POST");
+    }
+    dc = sse_conf_dir(r);
+
+    if (r->method_number == M_POST) {
+        status = read_body(r, sse_conf_max_body(dc), &body, &body_len);
+        if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00001)
+                          "request body over %" APR_OFF_T_FMT " bytes",
+                          sse_conf_max_body(dc));
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return reply_error(r, status, "invalid_request",
+                               "body_too_large", "request body is larger "
+                               "than SSEAssistantMaxBody allows");
+        }
+        if (status != OK) {
+            return status;
+        }
+    }
+    if (!sse_request_parse(r->pool, r->args,
+                           apr_table_get(r->headers_in, "Content-Type"),
+                           body, body_len,
+                           (apr_size_t)sse_conf_max_prompt(dc),
+                           r->method_number != M_DELETE, &prompt, &perr)) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00002)
+                      "bad request: %s", perr.code);
+        return reply_error(r, perr.status, "invalid_request", perr.code,
+                           perr.message);
+    }
+    if (r->method_number == M_DELETE || prompt.action) {
+        return serve_memory(r, dc, &prompt, 1);
+    }
+    if (prompt.history) {
+        return serve_memory(r, dc, &prompt, 0);
+    }
+    if (r->header_only) {
+        return OK;
+    }
+    return sse_handler_run(r, dc, &prompt);
 }
 
 static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,

@@ -734,3 +734,44 @@ const char *sse_json_msgid_new(apr_pool_t *p, const char *msgid,
     }
     return dump_take(p, doc);
 }
+
+const char *sse_json_decode_bridge(apr_pool_t *p, const char *body,
+                                   apr_size_t len, const char **endpoint,
+                                   const char **payload)
+{
+    json_error_t err;
+    json_t *doc = json_loadb(body, len, 0, &err), *ep, *pl;
+    const char *why = NULL;
+
+    *endpoint = *payload = NULL;
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return doc ? "body must be a JSON object" : "body is not valid JSON";
+    }
+    ep = json_object_get(doc, "endpoint");
+    pl = json_object_get(doc, "payload");
+    if (!json_is_string(ep) || !json_string_length(ep)) {
+        why = "\"endpoint\" (a string) is required";
+    }
+    else if (pl && !json_is_object(pl)) {
+        why = "\"payload\" must be a JSON object";
+    }
+    else {
+        *endpoint = apr_pstrdup(p, json_string_value(ep));
+        *payload = pl ? dump_take(p, json_incref(pl)) : "{}";
+    }
+    json_decref(doc);
+    return why;
+}
+
+const char *sse_json_bridge_ok_new(apr_pool_t *p, const char *id,
+                                   const char *stream)
+{
+    return dump_take(p, json_pack("{s:b,s:s,s:s}", "ok", 1, "id", id,
+                                  "stream", stream));
+}
+
+const char *sse_json_bridge_error_new(apr_pool_t *p, const char *message)
+{
+    return dump_take(p, json_pack("{s:b,s:s}", "ok", 0, "error", message));
+}
