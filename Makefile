@@ -27,7 +27,7 @@ CORE_SRCS = modules/sse_json.c modules/sse_event.c modules/sse_upstream.c \
 GLUE_SRCS = modules/sse_conf.c modules/sse_handler.c \
             modules/sse_transport_sse.c modules/sse_owner.c \
             modules/sse_memory.c modules/sse_transport_json.c \
-            modules/sse_store.c modules/sse_bridge.c
+            modules/sse_store.c modules/sse_bridge.c modules/sse_resume.c
 HEADERS   = $(wildcard include/*.h)
 
 comma := ,

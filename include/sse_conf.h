@@ -27,6 +27,8 @@
 #define SSE_DEFAULT_MEMORY_KEY      "assistant"
 #define SSE_DEFAULT_POSTSSE_TTL     apr_time_from_sec(60)
 #define SSE_DEFAULT_POSTSSE_STREAM  "/eventtransportpostsse"
+#define SSE_DEFAULT_RESUME_GRACE    apr_time_from_sec(10)
+#define SSE_DEFAULT_RESUME_BUFFER   (512 * 1024)
 
 /* Process-wide state, set up by the post_config and child_init hooks and
  * shared by every server_rec's config. */
@@ -71,6 +73,9 @@ typedef struct sse_dir_conf_t {
     const char *postsse_stream;             /* path of the stream handler */
     apr_array_header_t *postsse_targets;    /* allowed relay URL prefixes */
     apr_array_header_t *allow_origins;      /* extra Origins for POST */
+    int resume;                             /* -1 = unset */
+    apr_interval_time_t resume_grace;
+    apr_off_t resume_buffer;
 } sse_dir_conf_t;
 
 extern const command_rec sse_conf_cmds[];
@@ -102,5 +107,8 @@ int sse_conf_memory_limit(const sse_dir_conf_t *dc);
 const char *sse_conf_memory_key(const sse_dir_conf_t *dc);
 apr_interval_time_t sse_conf_postsse_ttl(const sse_dir_conf_t *dc);
 const char *sse_conf_postsse_stream(const sse_dir_conf_t *dc);
+int sse_conf_resume(const sse_dir_conf_t *dc);
+apr_interval_time_t sse_conf_resume_grace(const sse_dir_conf_t *dc);
+apr_off_t sse_conf_resume_buffer(const sse_dir_conf_t *dc);
 
 #endif

@@ -30,5 +30,8 @@
 #define SSE_CMD_POSTSSE_TTL     "SSEPostSseTTL"
 #define SSE_CMD_POSTSSE_TARGET  "SSEPostSseTarget"
 #define SSE_CMD_POSTSSE_STREAM  "SSEPostSseStream"
+#define SSE_CMD_RESUME          "SSEAssistantResume"
+#define SSE_CMD_RESUME_GRACE    "SSEAssistantResumeGrace"
+#define SSE_CMD_RESUME_BUFFER   "SSEAssistantResumeBuffer"
 
 #endif

@@ -40,4 +40,13 @@ apr_status_t sse_event_begin(sse_event_stream_t *es, apr_bucket_brigade *bb,
                              const char *event);
 apr_status_t sse_event_end(apr_bucket_brigade *bb);
 
+/* Parses a Last-Event-ID "msg_<32 hex>:<seq>" strictly. Returns 1 and
+ * fills msgid (SSE_MSGID_LEN + 1 bytes) and seq. */
+int sse_event_parse_id(const char *id, char *msgid, apr_uint64_t *seq);
+
+/* In buf (whole events as this writer formats them), the first event whose
+ * id's seq is greater than seq; buf + len if none. */
+const char *sse_event_find_after(const char *buf, apr_size_t len,
+                                 apr_uint64_t seq);
+
 #endif

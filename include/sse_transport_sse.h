@@ -14,6 +14,11 @@ sse_sink_t *sse_transport_sse_create(request_rec *r, const char *msgid,
 /* Sends the headers, "retry:" and an opening comment, flushed. */
 apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms);
 
+/* Record every event for Last-Event-ID resumes (see sse_resume.h). */
+struct sse_resume_t;
+void sse_transport_sse_set_resume(sse_sink_t *sink,
+                                  struct sse_resume_t *resume);
+
 /* HTTP/1.x: 1 when the client closed its connection (a MSG_PEEK on the
  * socket; pending bytes count as alive). Shared by every transport. */
 int sse_transport_client_closed(conn_rec *c);

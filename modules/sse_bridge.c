@@ -26,6 +26,7 @@
 #include "sse_owner.h"
 #include "sse_private.h"
 #include "sse_request.h"
+#include "sse_resume.h"
 #include "sse_store.h"
 #include "sse_transport_sse.h"
 
@@ -381,6 +382,11 @@ static int stream_handler(request_rec *r)
     if (r->method_number != M_GET) {
         apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
         return refuse(r, HTTP_METHOD_NOT_ALLOWED, "use GET");
+    }
+    if (sse_resume_last_event_id(r)) {
+        /* EventSource reconnects to the same URL: the slot is gone, the
+         * turn's events are in the resume buffer */
+        return sse_resume_serve(r, dc, sse_resume_last_event_id(r));
     }
     if (r->args) {
         sse_form_get(r->pool, r->args, strlen(r->args), "id", &id, &idlen);

@@ -39,6 +39,9 @@ void *sse_conf_create_dir(apr_pool_t *p, char *dir)
     dc->memory = UNSET;
     dc->memory_limit = UNSET;
     dc->postsse_ttl = UNSET;
+    dc->resume = UNSET;
+    dc->resume_grace = UNSET;
+    dc->resume_buffer = UNSET;
     return dc;
 }
 
@@ -81,6 +84,9 @@ void *sse_conf_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(postsse_stream);
     MERGE_PTR(postsse_targets);
     MERGE_PTR(allow_origins);
+    MERGE_NUM(resume);
+    MERGE_NUM(resume_grace);
+    MERGE_NUM(resume_buffer);
     return dc;
 }
 
@@ -216,6 +222,23 @@ const char *sse_conf_postsse_stream(const sse_dir_conf_t *dc)
 {
     return dc->postsse_stream ? dc->postsse_stream
                               : SSE_DEFAULT_POSTSSE_STREAM;
+}
+
+int sse_conf_resume(const sse_dir_conf_t *dc)
+{
+    return dc->resume != UNSET ? dc->resume : 0;
+}
+
+apr_interval_time_t sse_conf_resume_grace(const sse_dir_conf_t *dc)
+{
+    return dc->resume_grace != UNSET ? dc->resume_grace
+                                     : SSE_DEFAULT_RESUME_GRACE;
+}
+
+apr_off_t sse_conf_resume_buffer(const sse_dir_conf_t *dc)
+{
+    return dc->resume_buffer != UNSET ? dc->resume_buffer
+                                      : SSE_DEFAULT_RESUME_BUFFER;
 }
 
 /* --- setters: every one validates, every error names the directive --- */
@@ -697,6 +720,21 @@ static const char *set_postsse_stream(cmd_parms *cmd, void *dcv,
     return NULL;
 }
 
+static const char *set_resume_grace(cmd_parms *cmd, void *dcv,
+                                    const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_duration(cmd, arg, apr_time_from_sec(1),
+                          apr_time_from_sec(600), &dc->resume_grace);
+}
+
+static const char *set_resume_buffer(cmd_parms *cmd, void *dcv,
+                                     const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    return parse_size(cmd, arg, 0, 64 * 1024 * 1024, &dc->resume_buffer);
+}
+
 #define DIR_SCOPE (RSRC_CONF | ACCESS_CONF)
 
 const command_rec sse_conf_cmds[] = {
@@ -763,6 +801,13 @@ const command_rec sse_conf_cmds[] = {
                     DIR_SCOPE, "URL prefixes POST-SSE may relay to"),
     AP_INIT_TAKE1(SSE_CMD_POSTSSE_STREAM, set_postsse_stream, NULL,
                   DIR_SCOPE, "Path of the sse-postsse-stream location"),
+    AP_INIT_FLAG(SSE_CMD_RESUME, set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, resume), DIR_SCOPE,
+                 "Keep generating for a while after the client vanished"),
+    AP_INIT_TAKE1(SSE_CMD_RESUME_GRACE, set_resume_grace, NULL, DIR_SCOPE,
+                  "How long a turn without client waits for a reconnect"),
+    AP_INIT_TAKE1(SSE_CMD_RESUME_BUFFER, set_resume_buffer, NULL, DIR_SCOPE,
+                  "Bytes of events kept per turn for Last-Event-ID (0 off)"),
     AP_INIT_TAKE1(SSE_CMD_MAX_STREAMS, set_max_streams, NULL, RSRC_CONF,
                   "Streams open at once across all processes (0 = no "
                   "limit of our own)"),

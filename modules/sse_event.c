@@ -1,4 +1,5 @@
 /* Server-Sent Events formatting (WHATWG HTML, "Server-sent events"). */
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -92,4 +93,70 @@ apr_status_t sse_event_write_token(sse_event_stream_t *es,
     if (rv == APR_SUCCESS)
         rv = apr_brigade_write(bb, NULL, NULL, "}\n\n", 3);
     return rv;
+}
+
+int sse_event_parse_id(const char *id, char *msgid, apr_uint64_t *seq)
+{
+    apr_size_t i;
+    const char *digits;
+    apr_uint64_t v = 0;
+
+    if (!id || strncmp(id, "msg_", 4)) {
+        return 0;
+    }
+    for (i = 4; i < SSE_MSGID_LEN; ++i) {
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) {
+            return 0;
+        }
+    }
+    if (id[SSE_MSGID_LEN] != ':') {
+        return 0;
+    }
+    digits = id + SSE_MSGID_LEN + 1;
+    for (i = 0; digits[i]; ++i) {
+        if (digits[i] < '0' || digits[i] > '9' || i >= 19) {
+            return 0;
+        }
+        v = v * 10 + (apr_uint64_t)(digits[i] - '0');
+    }
+    if (i == 0) {
+        return 0;
+    }
+    memcpy(msgid, id, SSE_MSGID_LEN);
+    msgid[SSE_MSGID_LEN] = '\0';
+    *seq = v;
+    return 1;
+}
+
+const char *sse_event_find_after(const char *buf, apr_size_t len,
+                                 apr_uint64_t seq)
+{
+    const char *p = buf, *end = buf + len;
+
+    while (p < end) {
+        const char *next = NULL, *idl;
+        apr_size_t k;
+
+        /* events are separated by a blank line */
+        for (k = 0; p + k + 1 < end; ++k) {
+            if (p[k] == '\n' && p[k + 1] == '\n') {
+                next = p + k + 2;
+                break;
+            }
+        }
+        if (!next) {
+            next = end;
+        }
+        for (idl = p; idl + 4 < next; ++idl) {
+            if ((idl == p || idl[-1] == '\n') && !memcmp(idl, "id: ", 4)) {
+                const char *colon = memchr(idl + 4, ':', (apr_size_t)(next - idl - 4));
+                if (colon && strtoull(colon + 1, NULL, 10) > seq) {
+                    return p;
+                }
+                break;
+            }
+        }
+        p = next;
+    }
+    return end;
 }

@@ -22,6 +22,7 @@
 #include "sse_owner.h"
 #include "sse_private.h"
 #include "sse_request.h"
+#include "sse_resume.h"
 #include "sse_transport_json.h"
 #include "sse_transport_sse.h"
 #include "sse_turn.h"
@@ -204,6 +205,7 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
     sse_memory_t *mem = NULL;
     sse_sink_t *sink;
     sse_msgs_t *msgs;
+    sse_resume_t *resume = NULL;
     char msgid[SSE_MSGID_LEN + 1];
     char convid[SSE_ID_HEX_LEN + 8];
     const char *conversation, *owner;
@@ -261,6 +263,9 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
     }
     else {
         sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
+        resume = sse_resume_create(r, dc, msgid, owner);
+        sse_resume_start(resume);
+        sse_transport_sse_set_resume(sink, resume);
         if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc))
             != APR_SUCCESS) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00005)
@@ -277,6 +282,7 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
 
     sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, conversation, msgs,
                  hooks_p, sink, &result);
+    sse_resume_finish(resume);
 
     switch (result.outcome) {
     case SSE_TURN_COMPLETE:
@@ -331,6 +337,9 @@ static int sse_assistant_handler(request_rec *r)
                            "method_not_allowed", "use GET or POST");
     }
     dc = sse_conf_dir(r);
+    if (r->method_number == M_GET && sse_resume_last_event_id(r)) {
+        return sse_resume_serve(r, dc, sse_resume_last_event_id(r));
+    }
 
     if (r->method_number == M_POST) {
         status = read_body(r, sse_conf_max_body(dc), &body, &body_len);

@@ -225,6 +225,39 @@ apr_status_t sse_store_take(server_rec *s, const char *key,
     return APR_SUCCESS;
 }
 
+apr_status_t sse_store_get(server_rec *s, const char *key, char **value,
+                           apr_size_t *len, apr_pool_t *p)
+{
+    sse_runtime_t *rt = sse_conf_runtime(s);
+    unsigned char *buf;
+    unsigned int n = SSE_STORE_MAX_VALUE;
+    apr_status_t rv;
+
+    if (!rt->store) {
+        return APR_ENOTIMPL;
+    }
+    buf = apr_palloc(p, SSE_STORE_MAX_VALUE + 1);
+    if (!lock(rt)) {
+        return APR_EGENERAL;
+    }
+    rv = rt->store_provider->retrieve(rt->store, s,
+                                      (const unsigned char *)key,
+                                      (unsigned int)strlen(key), buf, &n, p);
+    unlock(rt);
+    if (rv != APR_SUCCESS) {
+        return APR_STATUS_IS_NOTFOUND(rv) ? APR_NOTFOUND : rv;
+    }
+    buf[n] = '\0';
+    *value = (char *)buf;
+    *len = n;
+    return APR_SUCCESS;
+}
+
+int sse_store_available(server_rec *s)
+{
+    return sse_conf_runtime(s)->store != NULL;
+}
+
 void sse_store_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(store_pre_config, NULL, NULL, APR_HOOK_MIDDLE);

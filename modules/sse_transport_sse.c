@@ -16,6 +16,7 @@
 
 #include "sse_event.h"
 #include "sse_private.h"
+#include "sse_resume.h"
 #include "sse_transport_sse.h"
 
 /* how often an idle HTTP/1.x connection is probed for a closed client */
@@ -30,7 +31,14 @@ typedef struct sse_transport_t {
     apr_time_t last_write;
     apr_time_t last_probe;
     int gone;
+    sse_resume_t *resume;
 } sse_transport_t;
+
+/* Client gone: with a resume grace the turn goes on, events recorded. */
+static apr_status_t gone_status(sse_transport_t *t)
+{
+    return sse_resume_keep_going(t->resume) ? APR_SUCCESS : APR_ECONNABORTED;
+}
 
 static apr_status_t pass(sse_transport_t *t)
 {
@@ -42,10 +50,22 @@ static apr_status_t pass(sse_transport_t *t)
     apr_brigade_cleanup(t->bb);
     if (rv != APR_SUCCESS || c->aborted) {
         t->gone = 1;
-        return rv != APR_SUCCESS ? rv : APR_ECONNABORTED;
+        return gone_status(t);
     }
     t->last_write = apr_time_now();
     return APR_SUCCESS;
+}
+
+/* One formatted event in t->bb: keep it for resumes, send it if the
+ * client is still there. */
+static apr_status_t deliver(sse_transport_t *t)
+{
+    sse_resume_record(t->resume, t->bb);
+    if (t->gone) {
+        apr_brigade_cleanup(t->bb);
+        return gone_status(t);
+    }
+    return pass(t);
 }
 
 static apr_status_t sink_token(sse_sink_t *sink, const char *text,
@@ -54,15 +74,12 @@ static apr_status_t sink_token(sse_sink_t *sink, const char *text,
     sse_transport_t *t = (sse_transport_t *)sink;
     apr_status_t rv;
 
-    if (t->gone) {
-        return APR_ECONNABORTED;
-    }
     rv = sse_event_write_token(&t->es, t->bb, text, len);
     if (rv != APR_SUCCESS) {
         apr_brigade_cleanup(t->bb);
         return rv;
     }
-    return pass(t);
+    return deliver(t);
 }
 
 static apr_status_t sink_event(sse_sink_t *sink, const char *name,
@@ -71,15 +88,12 @@ static apr_status_t sink_event(sse_sink_t *sink, const char *name,
     sse_transport_t *t = (sse_transport_t *)sink;
     apr_status_t rv;
 
-    if (t->gone) {
-        return APR_ECONNABORTED;
-    }
     rv = sse_event_write(&t->es, t->bb, name, json, len);
     if (rv != APR_SUCCESS) {
         apr_brigade_cleanup(t->bb);
         return rv;
     }
-    return pass(t);
+    return deliver(t);
 }
 
 /* HTTP/1.x: peek at the client socket. Not a speculative read through
@@ -110,21 +124,25 @@ static int sink_tick(sse_sink_t *sink)
     conn_rec *c = t->r->connection;
     apr_time_t now;
 
+    sse_resume_flush(t->resume, 0);
     if (t->gone || c->aborted) {
-        return t->gone = 1;
+        t->gone = 1;
+        return gone_status(t) != APR_SUCCESS;
     }
     now = apr_time_now();
     /* on HTTP/2 the primary connection sets c->aborted for us */
     if (!c->master && now - t->last_probe >= PROBE_INTERVAL) {
         t->last_probe = now;
         if (sse_transport_client_closed(c)) {
-            return t->gone = 1;
+            t->gone = 1;
+            return gone_status(t) != APR_SUCCESS;
         }
     }
     if (t->heartbeat > 0 && now - t->last_write >= t->heartbeat) {
         if (sse_event_write_comment(t->bb, "ping") != APR_SUCCESS
             || pass(t) != APR_SUCCESS) {
-            return t->gone = 1;
+            t->gone = 1;
+            return gone_status(t) != APR_SUCCESS;
         }
     }
     return 0;
@@ -168,4 +186,9 @@ int sse_transport_sse_client_gone(sse_sink_t *sink)
 {
     sse_transport_t *t = (sse_transport_t *)sink;
     return t->gone || t->r->connection->aborted;
+}
+
+void sse_transport_sse_set_resume(sse_sink_t *sink, sse_resume_t *resume)
+{
+    ((sse_transport_t *)sink)->resume = resume;
 }
