@@ -32,6 +32,7 @@ LoadModule filter_module      $mods/mod_filter.so
 LoadModule http2_module       $mods/mod_http2.so
 LoadModule proxy_module       $mods/mod_proxy.so
 LoadModule proxy_http_module  $mods/mod_proxy_http.so
+LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
 LoadModule sse_assistant_module "$top/.libs/mod_sse_assistant.so"
 TypesConfig /etc/mime.types
 Protocols h2c http/1.1
@@ -45,6 +46,12 @@ AddOutputFilterByType DEFLATE text/html text/css application/javascript
 SSEAssistantUpstream $upstream
 <Location /chatagentstream>
     SetHandler sse-assistant
+</Location>
+<Location /eventtransportpostsseproxy>
+    SetHandler sse-postsse-proxy
+</Location>
+<Location /eventtransportpostsse>
+    SetHandler sse-postsse-stream
 </Location>
 CONF
 if [ -n "$extra" ]; then

@@ -13,7 +13,7 @@ use SSETest;
 
 my $redis_bin = '/usr/bin/redis-server';
 my $mod = '/usr/lib/apache2/modules/mod_socache_redis.so';
-plan tests => 8, need
+plan tests => 11, need
     { 'redis-server (apt-get install redis-server)' => sub { -x $redis_bin } },
     { 'mod_socache_redis' => sub { -e $mod } };
 
@@ -60,6 +60,8 @@ LoadModule socache_redis_module $mod
 SSEAssistantStore redis:127.0.0.1:$rport
 <Location /chatagentstream>
     SSEAssistantModel "fake:tokens=3"
+    SSEAssistantResume on
+    SSEAssistantResumeGrace 5
 </Location>
 <Location /eventtransportpostsseproxy>
     SetHandler sse-postsse-proxy
@@ -107,3 +109,19 @@ is fake_log($tag)->{requests}, 1, 'one upstream request';
 like $resp, qr/Invalid or expired stream id/, 'the id is used up on A as well';
 (undef, $resp) = raw($ports[1], "GET /eventtransportpostsse?id=" . ('f' x 32) . " HTTP/1.0\r\nHost: b\r\nCookie: $cookie\r\n\r\n");
 like $resp, qr/Invalid or expired stream id/, 'unknown id on B';
+
+# a turn started on A, resumed on B
+$tag = uniq_tag();
+my $sa = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ports[0]", Timeout => 10) or die $!;
+print $sa "GET /chatagentstream?prompt=" . url_escape("!fake tokens=8,delay=150,tag=$tag hop")
+        . " HTTP/1.0\r\nHost: a\r\nCookie: $cookie\r\n\r\n";
+my $first = sse_read_events($sa, max_events => 3, timeout => 10);
+close $sa;
+my $last = $first->{events}[-1]{id};
+(undef, $resp) = raw($ports[1], "GET /chatagentstream HTTP/1.0\r\nHost: b\r\nCookie: $cookie\r\n"
+    . "Last-Event-ID: $last\r\n\r\n");
+my @texts = $resp =~ /"text":"([^"]*)"/g;
+is join('', (map { $_->{json}{text} } grep { $_->{event} eq 'token' } @{ $first->{events} }), @texts),
+   join('', map { "tok$_ " } 1 .. 8), 'resume on B of a turn started on A: the whole answer once';
+like $resp, qr/"status":"complete"/, 'resume on B: done';
+is fake_log($tag)->{requests}, 1, 'resume on B: one upstream request';
