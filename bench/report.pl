@@ -292,6 +292,46 @@ if (%tp) {
         . ($meta{tp_tokens} * 20) . " ms): the measured gap is the lower bound, one upstream round trip." , "" if @c;
 }
 
+# ---- 7. POST-SSE TTFT
+if (my $ps = jfile("$dir/postsse.ttft")) {
+    my ($d, $p) = @$ps{qw(direct_ttft_ms postsse_ttft_ms)};
+    out "## 7. POST-SSE time to first token", "";
+    out "$ps->{turns} sequential turns after $ps->{warmup} warm-up, prompt `$ps->{prompt}`, measured by "
+        . "`bench/postsse_ttft.pl` (perl, Time::HiRes CLOCK_MONOTONIC, blocking IO::Socket::INET, TCP_NODELAY). "
+        . "Every turn runs both paths one after the other with the same client code (which goes first alternates "
+        . "per turn), each on a new TCP connection whose connect is not timed; the response is read to its end "
+        . "before the next request. *direct SSE*: `GET /chatagentstream?prompt=…`, TTFT = just before the GET "
+        . "is written → right after the read that completed the first token stamp. *POST-SSE*: "
+        . "`POST /eventtransportpostsseproxy` (`{\"endpoint\":\"/chatagentstream\",\"payload\":{…}}`, "
+        . "`Origin` = the server's own) and then `GET` of the returned stream URL on the **same keep-alive "
+        . "connection**" . ($ps->{postsse_get_new_conn} ? " ($ps->{postsse_get_new_conn} times httpd closed it after the POST, "
+        . "so that GET went on a new, timed, connection)" : '') . "; TTFT = just before the POST is written → "
+        . "first token stamp of the stream. Both paths send the same `sse_owner` cookie (from the first POST). "
+        . "Tokens per answer: " . join('/', @{ $ps->{tokens_per_answer} || [] }) . ".", "";
+    out "| path | ok turns | median | p90 | p99 | min | max |", "|---|---|---|---|---|---|---|";
+    my $row = sub { my ($l, $s) = @_; out "| $l | " . ($s ? $s->{n} : 0) . " | "
+        . join(' | ', map { f($s ? $s->{$_} : undef) } qw(median p90 p99 min max)) . " |" };
+    $row->('direct SSE (`GET /chatagentstream`)', $d);
+    $row->('POST-SSE (POST + GET stream)', $p);
+    $row->('↳ POST round trip (write → answer read)', $ps->{postsse_post_rtt_ms});
+    $row->('↳ client gap (answer read → GET written)', $ps->{postsse_client_gap_ms});
+    $row->('↳ stream TTFT (GET written → first token)', $ps->{postsse_stream_ttft_ms});
+    out "";
+    my ($am, $a99) = ($d && $p) ? ($p->{median} - $d->{median}, $p->{p99} - $d->{p99}) : (undef, undef);
+    out "Added by POST-SSE (POST-SSE − direct): median " . (defined $am ? sprintf('%+.3f', $am) : '–')
+        . " ms, p99 " . (defined $a99 ? sprintf('%+.3f', $a99) : '–') . " ms. "
+        . "Target: POST-SSE adds < 0.5 ms to TTFT (median) — "
+        . verdict(defined $am && $am < 0.5 && !$ps->{failed})
+        . (defined $a99 ? ($a99 < 0.5 ? '; p99 also under 0.5 ms' : '; p99 is over 0.5 ms') : '') . ". "
+        . "The ↳ rows split the POST-SSE TTFT (medians of parts do not add up exactly); the client gap is this "
+        . "client's own work between the two requests (reading the answer, a regex for the stream URL, building "
+        . "the GET), included in the POST-SSE figures as a browser's would be.", "";
+    push @problems, "POST-SSE TTFT: $ps->{failed} measured requests failed — $ps->{failure_detail}" if $ps->{failed};
+}
+elsif (-e "$dir/postsse.meta") {
+    push @problems, "POST-SSE TTFT: no result from bench/postsse_ttft.pl";
+}
+
 # ---- notes
 out "## Notes", "";
 out "- Bench setup: `StartServers $meta{servers}` (pre-fork every child of the tuned conf; "

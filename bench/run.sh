@@ -13,6 +13,8 @@
 #   6. tool phase: SSEAssistantToolPhase stream vs separate (module only),
 #      model answering without tools / calling one tool: TTFT, upstream
 #      calls and completion tokens per turn (from the fake's /_fake/log)
+#   7. POST-SSE time to first token: GET /chatagentstream vs POST to
+#      /eventtransportpostsseproxy + GET of its stream URL (bench/postsse_ttft.pl)
 # Writes bench/RESULTS.md (overwritten) and prints the same tables on stdout;
 # progress goes to stderr.  Exit status 1 if any request failed.
 #
@@ -47,12 +49,14 @@ if [ "$QUICK" = 1 ]; then
     WAVES="100 500"
     LONG_TOKENS=20000
     TP_N=50; TP_WARM=5; TP_FD_N=5
+    PS_N=100; PS_WARM=10
 else
     TTFT_N=300; WARM_N=20
     LAT_STREAMS="1 100 500"; LAT_REQ_1=8; LAT_ROUNDS=3
     WAVES="100 500 2000"
     LONG_TOKENS=100000
     TP_N=200; TP_WARM=20; TP_FD_N=20
+    PS_N=300; PS_WARM=20
 fi
 RAMP_MS=1000
 # the module relays a delay=0 answer at >100k tokens/s, so 100,000 tokens
@@ -356,6 +360,15 @@ tool_phase tool      "$TP_N"    "$TP_WARM" "calls=1,tool=get_weather,$TP_BASE"
 tool_phase notool_fd "$TP_FD_N" 2 "calls=0,$TP_BASE,first_delay=$TP_FIRST_DELAY"
 tool_phase tool_fd   "$TP_FD_N" 2 "calls=1,tool=get_weather,$TP_BASE,first_delay=$TP_FIRST_DELAY"
 
+# ---------------------------------------------------------------- 7. POST-SSE
+# Same perl client for both paths, turns alternating which goes first.
+say "7. POST-SSE time to first token: $PS_N sequential turns after $PS_WARM warm-up ($TTFT_PARAMS)"
+ps_rc=0
+perl "$top/bench/postsse_ttft.pl" "$HP" "$PS_N" "$PS_WARM" "!fake $TTFT_PARAMS hi" \
+    > "$R/postsse.ttft" 2> "$R/postsse.err" || ps_rc=$?
+[ -s "$R/postsse.ttft" ] || die "postsse_ttft.pl failed: $(cat "$R/postsse.err")"
+[ "$ps_rc" = 0 ] || say "postsse_ttft.pl: some turns failed (see RESULTS.md)"
+
 # fake-side sanity: no stream left open upstream
 curl -fsS "http://127.0.0.1:$FP/_fake/stats" > "$R/fake_stats.json" 2>/dev/null || true
 
@@ -391,6 +404,8 @@ T_END=$(date +%s)
     printf 'tp_fd_n\t%s\n' "$TP_FD_N"
     printf 'tp_tokens\t%s\n' "$TP_TOKENS"
     printf 'tp_first_delay\t%s\n' "$TP_FIRST_DELAY"
+    printf 'ps_n\t%s\n' "$PS_N"
+    printf 'ps_warm\t%s\n' "$PS_WARM"
 } > "$R/meta.tsv"
 
 rc=0

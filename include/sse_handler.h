@@ -14,6 +14,14 @@
 int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
                     const sse_prompt_t *prompt);
 
+/* Reads the whole request body, at most max bytes. OK or an HTTP status
+ * (413 over the cap, 400, 408). */
+int sse_handler_read_body(request_rec *r, apr_off_t max, char **body,
+                          apr_size_t *len);
+
+/* A JSON answer before any streaming: status, no-store, body + "\n". */
+int sse_handler_reply_json(request_rec *r, int status, const char *json);
+
 void sse_handler_register_hooks(apr_pool_t *p);
 
 #endif

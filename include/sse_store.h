@@ -28,9 +28,10 @@ apr_status_t sse_store_take(server_rec *s, const char *key,
                             const char *prefix, char **value,
                             apr_size_t *len, apr_pool_t *p);
 
-/* Retrieve without removing. APR_NOTFOUND when absent. */
-apr_status_t sse_store_get(server_rec *s, const char *key, char **value,
-                           apr_size_t *len, apr_pool_t *p);
+/* Retrieve without removing a value of at most max bytes (a larger one
+ * looks absent with shmcb). APR_NOTFOUND when absent. */
+apr_status_t sse_store_get(server_rec *s, const char *key, apr_size_t max,
+                           char **value, apr_size_t *len, apr_pool_t *p);
 
 /* 1 when a store is configured and initialised. */
 int sse_store_available(server_rec *s);

@@ -4,6 +4,7 @@
 
 #include <httpd.h>
 
+#include "sse_json.h"
 #include "sse_sink.h"
 
 /* Sets the response headers (and switches compression off for this
@@ -22,6 +23,13 @@ void sse_transport_sse_set_resume(sse_sink_t *sink,
 /* HTTP/1.x: 1 when the client closed its connection (a MSG_PEEK on the
  * socket; pending bytes count as alive). Shared by every transport. */
 int sse_transport_client_closed(conn_rec *c);
+
+/* c->aborted, or (HTTP/1.x, at most every 250 ms) a closed socket. */
+int sse_transport_client_gone_probe(conn_rec *c, apr_time_t *last_probe);
+
+/* error {message,type,code} then done {"status":"error"}. */
+apr_status_t sse_transport_sse_error(sse_sink_t *sink, apr_pool_t *p,
+                                     const sse_error_t *err);
 
 /* 1 when the client went away (a write failed or the connection aborted). */
 int sse_transport_sse_client_gone(sse_sink_t *sink);

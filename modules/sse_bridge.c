@@ -32,21 +32,11 @@
 
 #define SLOT_PREFIX "sse-slot:"
 
-static int reply(request_rec *r, int status, const char *json)
-{
-    r->status = status;
-    ap_set_content_type(r, "application/json");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_rputs(json, r);
-    ap_rputc('\n', r);
-    return OK;
-}
-
 static int refuse(request_rec *r, int status, const char *message)
 {
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00029)
                   "POST-SSE refused (%d): %s", status, message);
-    return reply(r, status, sse_json_bridge_error_new(r->pool, message));
+    return sse_handler_reply_json(r, status, sse_json_bridge_error_new(r->pool, message));
 }
 
 /* "scheme://host[:port]" of this request, as a browser's Origin. */
@@ -151,36 +141,6 @@ static const sse_dir_conf_t *local_endpoint(request_rec *r,
     return dc;
 }
 
-static int read_body(request_rec *r, apr_off_t max, char **body,
-                     apr_size_t *len)
-{
-    apr_size_t used = 0;
-    char *buf;
-    long n;
-    int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
-
-    if (rc != OK) {
-        return rc;
-    }
-    buf = apr_palloc(r->pool, (apr_size_t)max + 1);
-    if (ap_should_client_block(r)) {
-        while ((n = ap_get_client_block(r, buf + used,
-                                        (apr_size_t)max + 1 - used)) > 0) {
-            used += (apr_size_t)n;
-            if (used > (apr_size_t)max) {
-                return HTTP_REQUEST_ENTITY_TOO_LARGE;
-            }
-        }
-        if (n < 0) {
-            return HTTP_BAD_REQUEST;
-        }
-    }
-    buf[used] = '\0';
-    *body = buf;
-    *len = used;
-    return OK;
-}
-
 static int proxy_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = sse_conf_dir(r);
@@ -206,7 +166,7 @@ static int proxy_handler(request_rec *r)
         return refuse(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
                       "body is larger than SSEAssistantMaxBody allows");
     }
-    if ((rc = read_body(r, max, &body, &len)) != OK) {
+    if ((rc = sse_handler_read_body(r, max, &body, &len)) != OK) {
         if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
             r->connection->keepalive = AP_CONN_CLOSE;
             return refuse(r, rc, "body is larger than SSEAssistantMaxBody "
@@ -240,7 +200,7 @@ static int proxy_handler(request_rec *r)
     }
     stream = apr_pstrcat(r->pool, sse_conf_postsse_stream(dc), "?id=", id,
                          NULL);
-    return reply(r, HTTP_OK, sse_json_bridge_ok_new(r->pool, id, stream));
+    return sse_handler_reply_json(r, HTTP_OK, sse_json_bridge_ok_new(r->pool, id, stream));
 }
 
 /* A proper SSE answer for a bad id: never an empty stream. */
@@ -256,12 +216,8 @@ static int stream_error(request_rec *r, const sse_dir_conf_t *dc,
     }
     sink = sse_transport_sse_create(r, msgid, 0);
     if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc)) == APR_SUCCESS) {
-        const char *json;
         sse_error_set(&err, "invalid_request", code, "%s", message);
-        json = sse_json_error_new(r->pool, &err);
-        if (sink->event(sink, "error", json, strlen(json)) == APR_SUCCESS) {
-            sink->event(sink, "done", "{\"status\":\"error\"}", 18);
-        }
+        sse_transport_sse_error(sink, r->pool, &err);
     }
     return OK;
 }
@@ -291,15 +247,10 @@ static int relay_data(void *ud, const char *buf, apr_size_t len)
 static int relay_tick(void *ud)
 {
     relay_t *rl = ud;
-    conn_rec *c = rl->r->connection;
-    apr_time_t now = apr_time_now();
 
-    if (c->aborted) {
-        rl->gone = 1;
-    }
-    else if (!c->master && now - rl->last_probe >= apr_time_from_msec(250)) {
-        rl->last_probe = now;
-        rl->gone = sse_transport_client_closed(c);
+    if (!rl->gone) {
+        rl->gone = sse_transport_client_gone_probe(rl->r->connection,
+                                                   &rl->last_probe);
     }
     return rl->gone;
 }
@@ -354,14 +305,8 @@ static int relay(request_rec *r, const sse_dir_conf_t *dc, const char *url,
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SSE_LOGNO(00032)
                       "POST-SSE relay to %s failed: %s",
                       sse_curl_url_origin(r->pool, url), res.error.message);
-        {
-            sse_sink_t *sink = sse_transport_sse_create(r, "msg_relay", 0);
-            const char *json = sse_json_error_new(r->pool, &res.error);
-            if (sink->event(sink, "error", json, strlen(json))
-                == APR_SUCCESS) {
-                sink->event(sink, "done", "{\"status\":\"error\"}", 18);
-            }
-        }
+        sse_transport_sse_error(sse_transport_sse_create(r, "msg_relay", 0),
+                                r->pool, &res.error);
     }
     return OK;
 }

@@ -31,18 +31,15 @@
 static int reply_error(request_rec *r, int status, const char *type,
                        const char *code, const char *message)
 {
-    r->status = status;
-    ap_set_content_type(r, "application/json");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_rputs(sse_json_error_body_new(r->pool, type, code, message), r);
-    ap_rputc('\n', r);
-    return OK;
+    return sse_handler_reply_json(r, status,
+                                  sse_json_error_body_new(r->pool, type, code,
+                                                          message));
 }
 
 /* Reads the whole body, refusing more than max bytes. Returns OK or an
  * HTTP status (413, 400, 408). */
-static int read_body(request_rec *r, apr_off_t max, char **body,
-                     apr_size_t *len)
+int sse_handler_read_body(request_rec *r, apr_off_t max, char **body,
+                          apr_size_t *len)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_bucket_brigade *bb;
@@ -139,7 +136,7 @@ static int wants_json(request_rec *r)
            && !ap_strstr_c(accept, "text/event-stream");
 }
 
-static int reply_json(request_rec *r, int status, const char *json)
+int sse_handler_reply_json(request_rec *r, int status, const char *json)
 {
     r->status = status;
     ap_set_content_type(r, "application/json");
@@ -168,8 +165,9 @@ static int serve_memory(request_rec *r, const sse_dir_conf_t *dc,
                            "memory_off", "conversation memory is off here");
     }
     if (!owner) {           /* no owner yet: nothing of theirs exists */
-        return clear ? reply_json(r, HTTP_OK, "{\"ok\":true,\"deleted\":0}")
-                     : reply_json(r, HTTP_OK, "[]");
+        return sse_handler_reply_json(r, HTTP_OK, clear
+                                      ? "{\"ok\":true,\"deleted\":0}"
+                                      : "[]");
     }
     mem = sse_memory_open(r, owner, prompt->conversation,
                           sse_conf_memory_key(dc));
@@ -183,12 +181,12 @@ static int serve_memory(request_rec *r, const sse_dir_conf_t *dc,
         return n < 0 ? reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
                                    "memory_unavailable",
                                    "conversation memory is not available")
-                     : reply_json(r, HTTP_OK,
+                     : sse_handler_reply_json(r, HTTP_OK,
                                   apr_psprintf(r->pool, "{\"ok\":true,"
                                                "\"deleted\":%d}", n));
     }
     json = sse_memory_history_json(mem);
-    return json ? reply_json(r, HTTP_OK, json)
+    return json ? sse_handler_reply_json(r, HTTP_OK, json)
                 : reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
                               "memory_unavailable",
                               "conversation memory is not available");
@@ -342,7 +340,8 @@ static int sse_assistant_handler(request_rec *r)
     }
 
     if (r->method_number == M_POST) {
-        status = read_body(r, sse_conf_max_body(dc), &body, &body_len);
+        status = sse_handler_read_body(r, sse_conf_max_body(dc), &body,
+                                       &body_len);
         if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00001)
                           "request body over %" APR_OFF_T_FMT " bytes",

@@ -27,6 +27,7 @@
 #define FLUSH_EVERY apr_time_from_msec(250)
 #define POLL_EVERY  apr_time_from_msec(100)
 #define KEEP_FOR    apr_time_from_sec(600)
+#define SMALL_VALUE 512         /* index and attach values */
 
 struct sse_resume_t {
     request_rec *r;
@@ -42,6 +43,7 @@ struct sse_resume_t {
     apr_time_t detached_at;
     apr_time_t last_attach_check;
     int attached;
+    apr_pool_t *scratch;            /* cleared before each store access */
 };
 
 static apr_status_t free_pending(void *data)
@@ -69,6 +71,7 @@ sse_resume_t *sse_resume_create(request_rec *r, const sse_dir_conf_t *dc,
     rs->cap = (apr_size_t)sse_conf_resume_buffer(dc);
     rs->grace = sse_conf_resume(dc) ? sse_conf_resume_grace(dc) : 0;
     rs->last_flush = apr_time_now();
+    apr_pool_create(&rs->scratch, r->pool);
     apr_pool_cleanup_register(r->pool, rs, free_pending,
                               apr_pool_cleanup_null);
     return rs;
@@ -84,13 +87,17 @@ void sse_resume_start(sse_resume_t *rs)
     }
 }
 
+/* A long stream writes every 250 ms: keep that off the request pool. */
 static void put_index(sse_resume_t *rs, const char *state)
 {
-    const char *v = apr_psprintf(rs->r->pool, "%s\n%s\n%d\n", rs->owner,
-                                 state, rs->batches);
-    sse_store_put(rs->r->server, apr_pstrcat(rs->r->pool, "sse-rix:",
+    const char *v;
+
+    apr_pool_clear(rs->scratch);
+    v = apr_psprintf(rs->scratch, "%s\n%s\n%d\n", rs->owner, state,
+                     rs->batches);
+    sse_store_put(rs->r->server, apr_pstrcat(rs->scratch, "sse-rix:",
                                              rs->msgid, NULL),
-                  v, strlen(v), apr_time_now() + KEEP_FOR, rs->r->pool);
+                  v, strlen(v), apr_time_now() + KEEP_FOR, rs->scratch);
 }
 
 void sse_resume_flush(sse_resume_t *rs, int force)
@@ -101,11 +108,12 @@ void sse_resume_flush(sse_resume_t *rs, int force)
         || (!force && apr_time_now() - rs->last_flush < FLUSH_EVERY)) {
         return;
     }
+    apr_pool_clear(rs->scratch);
     rv = sse_store_put(rs->r->server,
-                       apr_psprintf(rs->r->pool, "sse-rb:%s:%d", rs->msgid,
+                       apr_psprintf(rs->scratch, "sse-rb:%s:%d", rs->msgid,
                                     rs->batches),
                        rs->pending, rs->pending_len,
-                       apr_time_now() + KEEP_FOR, rs->r->pool);
+                       apr_time_now() + KEEP_FOR, rs->scratch);
     if (rv != APR_SUCCESS) {
         /* a store that is full or down: this turn cannot be resumed */
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, rs->r, SSE_LOGNO(00038)
@@ -177,10 +185,12 @@ int sse_resume_keep_going(sse_resume_t *rs)
     }
     if (now - rs->last_attach_check >= FLUSH_EVERY) {
         rs->last_attach_check = now;
+        apr_pool_clear(rs->scratch);
         rs->attached = sse_store_get(rs->r->server,
-                                     apr_pstrcat(rs->r->pool, "sse-rat:",
+                                     apr_pstrcat(rs->scratch, "sse-rat:",
                                                  rs->msgid, NULL),
-                                     &v, &len, rs->r->pool) == APR_SUCCESS
+                                     SMALL_VALUE, &v, &len, rs->scratch)
+                           == APR_SUCCESS
                        && now - apr_atoi64(v) < rs->grace;
     }
     return rs->attached || now - rs->detached_at < rs->grace;
@@ -211,13 +221,9 @@ static int resume_error(request_rec *r, const sse_dir_conf_t *dc,
                         sse_sink_t *sink, const char *message)
 {
     sse_error_t err;
-    const char *json;
 
     sse_error_set(&err, "invalid_request", "cannot_resume", "%s", message);
-    json = sse_json_error_new(r->pool, &err);
-    if (sink->event(sink, "error", json, strlen(json)) == APR_SUCCESS) {
-        sink->event(sink, "done", "{\"status\":\"error\"}", 18);
-    }
+    sse_transport_sse_error(sink, r->pool, &err);
     return OK;
 }
 
@@ -245,7 +251,8 @@ static int nothing_left(request_rec *r, const char *msgid, apr_uint64_t seq,
 
     if (!owner || sse_store_get(r->server, apr_pstrcat(r->pool, "sse-rix:",
                                                        msgid, NULL),
-                                &idx, &len, r->pool) != APR_SUCCESS
+                                SMALL_VALUE, &idx, &len, r->pool)
+                      != APR_SUCCESS
         || strncmp(idx, owner, strlen(owner)) || idx[strlen(owner)] != '\n'
         || strncmp(idx + strlen(owner) + 1, "done\n", 5)) {
         return 0;
@@ -256,7 +263,8 @@ static int nothing_left(request_rec *r, const char *msgid, apr_uint64_t seq,
     }
     return sse_store_get(r->server, apr_psprintf(r->pool, "sse-rb:%s:%d",
                                                  msgid, n - 1),
-                         &batch, &blen, r->pool) == APR_SUCCESS
+                         SSE_STORE_MAX_VALUE, &batch, &blen, r->pool)
+               == APR_SUCCESS
            && sse_event_find_after(batch, blen, seq) == batch + blen;
 }
 
@@ -267,7 +275,7 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
     apr_uint64_t seq = 0;
     const char *owner = sse_owner_get(r, 0);
     apr_bucket_brigade *bb;
-    apr_pool_t *scratch;
+    apr_pool_t *scratch, *bpool;
     sse_sink_t *sink;
     int next_batch = 0, replaying = 1;
     apr_time_t last_progress = apr_time_now(), last_write = last_progress;
@@ -293,6 +301,7 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
     }
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     apr_pool_create(&scratch, r->pool);
+    apr_pool_create(&bpool, r->pool);
     for (;;) {
         char *idx, *state, *nl, *batch;
         apr_size_t len, blen;
@@ -301,7 +310,8 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
 
         apr_pool_clear(scratch);
         if (sse_store_get(r->server, apr_pstrcat(scratch, "sse-rix:", msgid,
-                                                 NULL), &idx, &len, scratch)
+                                                 NULL), SMALL_VALUE, &idx,
+                          &len, scratch)
             != APR_SUCCESS || !owner || !(nl = strchr(idx, '\n'))) {
             return resume_error(r, dc, sink, "Cannot resume: unknown or "
                                 "expired stream");
@@ -325,10 +335,11 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
         }
         while (next_batch < nbatches) {
             const char *from;
+            apr_pool_clear(bpool);      /* one batch buffer at a time */
             if (sse_store_get(r->server,
-                              apr_psprintf(scratch, "sse-rb:%s:%d", msgid,
-                                           next_batch), &batch, &blen,
-                              scratch) != APR_SUCCESS) {
+                              apr_psprintf(bpool, "sse-rb:%s:%d", msgid,
+                                           next_batch), SSE_STORE_MAX_VALUE,
+                              &batch, &blen, bpool) != APR_SUCCESS) {
                 return resume_error(r, dc, sink, "Cannot resume: part of the "
                                     "stream has expired");
             }

@@ -185,21 +185,21 @@ apr_status_t sse_store_put(server_rec *s, const char *key,
     return rv;
 }
 
-apr_status_t sse_store_take(server_rec *s, const char *key,
-                            const char *prefix, char **value,
-                            apr_size_t *len, apr_pool_t *p)
+/* Retrieves key (and removes it with take), all under the lock. The
+ * buffer is sized to max: shmcb reports a larger entry as "not found". */
+static apr_status_t retrieve(server_rec *s, const char *key, apr_size_t max,
+                             const char *prefix, int take, char **value,
+                             apr_size_t *len, apr_pool_t *p)
 {
     sse_runtime_t *rt = sse_conf_runtime(s);
     unsigned char *buf;
-    unsigned int n = SSE_STORE_MAX_VALUE;
+    unsigned int n = (unsigned int)max;
     apr_status_t rv;
 
     if (!rt->store) {
         return APR_ENOTIMPL;
     }
-    /* sized to the largest value we store: shmcb reports a larger entry
-     * as "not found" */
-    buf = apr_palloc(p, SSE_STORE_MAX_VALUE + 1);
+    buf = apr_palloc(p, max + 1);
     if (!lock(rt)) {
         return APR_EGENERAL;
     }
@@ -208,10 +208,9 @@ apr_status_t sse_store_take(server_rec *s, const char *key,
                                       (unsigned int)strlen(key), buf, &n, p);
     if (rv == APR_SUCCESS && prefix
         && (n < strlen(prefix) || memcmp(buf, prefix, strlen(prefix)))) {
-        unlock(rt);
-        return APR_EACCES;
+        rv = APR_EACCES;
     }
-    if (rv == APR_SUCCESS) {
+    else if (rv == APR_SUCCESS && take) {
         rt->store_provider->remove(rt->store, s, (const unsigned char *)key,
                                    (unsigned int)strlen(key), p);
     }
@@ -225,32 +224,17 @@ apr_status_t sse_store_take(server_rec *s, const char *key,
     return APR_SUCCESS;
 }
 
-apr_status_t sse_store_get(server_rec *s, const char *key, char **value,
-                           apr_size_t *len, apr_pool_t *p)
+apr_status_t sse_store_take(server_rec *s, const char *key,
+                            const char *prefix, char **value,
+                            apr_size_t *len, apr_pool_t *p)
 {
-    sse_runtime_t *rt = sse_conf_runtime(s);
-    unsigned char *buf;
-    unsigned int n = SSE_STORE_MAX_VALUE;
-    apr_status_t rv;
+    return retrieve(s, key, SSE_STORE_MAX_VALUE, prefix, 1, value, len, p);
+}
 
-    if (!rt->store) {
-        return APR_ENOTIMPL;
-    }
-    buf = apr_palloc(p, SSE_STORE_MAX_VALUE + 1);
-    if (!lock(rt)) {
-        return APR_EGENERAL;
-    }
-    rv = rt->store_provider->retrieve(rt->store, s,
-                                      (const unsigned char *)key,
-                                      (unsigned int)strlen(key), buf, &n, p);
-    unlock(rt);
-    if (rv != APR_SUCCESS) {
-        return APR_STATUS_IS_NOTFOUND(rv) ? APR_NOTFOUND : rv;
-    }
-    buf[n] = '\0';
-    *value = (char *)buf;
-    *len = n;
-    return APR_SUCCESS;
+apr_status_t sse_store_get(server_rec *s, const char *key, apr_size_t max,
+                           char **value, apr_size_t *len, apr_pool_t *p)
+{
+    return retrieve(s, key, max, NULL, 0, value, len, p);
 }
 
 int sse_store_available(server_rec *s)

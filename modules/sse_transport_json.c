@@ -41,15 +41,10 @@ static apr_status_t sink_event(sse_sink_t *sink, const char *name,
 static int sink_tick(sse_sink_t *sink)
 {
     json_sink_t *s = (json_sink_t *)sink;
-    conn_rec *c = s->r->connection;
-    apr_time_t now = apr_time_now();
 
-    if (c->aborted) {
-        s->gone = 1;
-    }
-    else if (!c->master && now - s->last_probe >= apr_time_from_msec(250)) {
-        s->last_probe = now;
-        s->gone = sse_transport_client_closed(c);
+    if (!s->gone) {
+        s->gone = sse_transport_client_gone_probe(s->r->connection,
+                                                  &s->last_probe);
     }
     return s->gone;
 }

@@ -15,6 +15,7 @@
 #include <util_filter.h>
 
 #include "sse_event.h"
+#include "sse_json.h"
 #include "sse_private.h"
 #include "sse_resume.h"
 #include "sse_transport_sse.h"
@@ -118,6 +119,22 @@ int sse_transport_client_closed(conn_rec *c)
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
+int sse_transport_client_gone_probe(conn_rec *c, apr_time_t *last_probe)
+{
+    apr_time_t now;
+
+    if (c->aborted) {
+        return 1;
+    }
+    /* on HTTP/2 the primary connection sets c->aborted for us */
+    now = apr_time_now();
+    if (!c->master && now - *last_probe >= PROBE_INTERVAL) {
+        *last_probe = now;
+        return sse_transport_client_closed(c);
+    }
+    return 0;
+}
+
 static int sink_tick(sse_sink_t *sink)
 {
     sse_transport_t *t = (sse_transport_t *)sink;
@@ -125,19 +142,11 @@ static int sink_tick(sse_sink_t *sink)
     apr_time_t now;
 
     sse_resume_flush(t->resume, 0);
-    if (t->gone || c->aborted) {
+    if (t->gone || sse_transport_client_gone_probe(c, &t->last_probe)) {
         t->gone = 1;
         return gone_status(t) != APR_SUCCESS;
     }
     now = apr_time_now();
-    /* on HTTP/2 the primary connection sets c->aborted for us */
-    if (!c->master && now - t->last_probe >= PROBE_INTERVAL) {
-        t->last_probe = now;
-        if (sse_transport_client_closed(c)) {
-            t->gone = 1;
-            return gone_status(t) != APR_SUCCESS;
-        }
-    }
     if (t->heartbeat > 0 && now - t->last_write >= t->heartbeat) {
         if (sse_event_write_comment(t->bb, "ping") != APR_SUCCESS
             || pass(t) != APR_SUCCESS) {
@@ -191,4 +200,14 @@ int sse_transport_sse_client_gone(sse_sink_t *sink)
 void sse_transport_sse_set_resume(sse_sink_t *sink, sse_resume_t *resume)
 {
     ((sse_transport_t *)sink)->resume = resume;
+}
+
+apr_status_t sse_transport_sse_error(sse_sink_t *sink, apr_pool_t *p,
+                                     const sse_error_t *err)
+{
+    const char *json = sse_json_error_new(p, err);
+    apr_status_t rv = sink->event(sink, "error", json, strlen(json));
+
+    return rv == APR_SUCCESS
+           ? sink->event(sink, "done", "{\"status\":\"error\"}", 18) : rv;
 }
