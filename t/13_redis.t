@@ -63,12 +63,6 @@ SSEAssistantStore redis:127.0.0.1:$rport
     SSEAssistantResume on
     SSEAssistantResumeGrace 5
 </Location>
-<Location /eventtransportpostsseproxy>
-    SetHandler sse-postsse-proxy
-</Location>
-<Location /eventtransportpostsse>
-    SetHandler sse-postsse-stream
-</Location>
 CONF
     close $fh;
     system('sh', "$top/scripts/mkconf.sh", $d, $port,
