@@ -28,6 +28,9 @@
 #define POLL_EVERY  apr_time_from_msec(100)
 #define KEEP_FOR    apr_time_from_sec(600)
 #define SMALL_VALUE 512         /* index and attach values */
+/* shmcb refuses (and logs an error for) entries larger than one of its
+ * subcaches: keep batches well below that */
+#define BATCH_MAX   (16 * 1024)
 
 struct sse_resume_t {
     request_rec *r;
@@ -139,7 +142,7 @@ void sse_resume_record(sse_resume_t *rs, apr_bucket_brigade *bb)
         return;
     }
     n = (apr_size_t)blen;
-    if (rs->recorded + n > rs->cap || rs->pending_len + n > SSE_STORE_MAX_VALUE) {
+    if (rs->recorded + n > rs->cap || rs->pending_len + n > BATCH_MAX) {
         if (rs->recorded + n > rs->cap) {
             rs->cut = 1;
             put_index(rs, "cut");
