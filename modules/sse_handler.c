@@ -25,6 +25,7 @@
 #include "sse_resume.h"
 #include "sse_transport_json.h"
 #include "sse_transport_sse.h"
+#include "sse_transport_ws.h"
 #include "sse_turn.h"
 
 /* A JSON error answer before any streaming started. */
@@ -196,6 +197,24 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
                     const sse_prompt_t *in)
 {
     sse_runtime_t *rt = sse_conf_runtime(r->server);
+
+    if (!sse_stream_counter_acquire(rt->streams, sse_conf_max_streams(rt),
+                                    r->pool)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SSE_LOGNO(00003)
+                      "refusing stream: %d open (SSEAssistantMaxStreams)",
+                      sse_conf_max_streams(rt));
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_busy",
+                           "too_many_streams", "too many answers are "
+                           "streaming right now; try again in a few seconds");
+    }
+    return sse_handler_turn(r, dc, in, NULL);
+}
+
+int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
+                     const sse_prompt_t *in, sse_sink_t *given_sink)
+{
+    sse_runtime_t *rt = sse_conf_runtime(r->server);
     sse_prompt_t prompt = *in;
     sse_turn_settings_t settings;
     sse_turn_result_t result;
@@ -210,17 +229,6 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
     apr_time_t started = apr_time_now();
     int rest;
     apr_status_t rv;
-
-    if (!sse_stream_counter_acquire(rt->streams, sse_conf_max_streams(rt),
-                                    r->pool)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SSE_LOGNO(00003)
-                      "refusing stream: %d open (SSEAssistantMaxStreams)",
-                      sse_conf_max_streams(rt));
-        apr_table_setn(r->err_headers_out, "Retry-After", "5");
-        return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_busy",
-                           "too_many_streams", "too many answers are "
-                           "streaming right now; try again in a few seconds");
-    }
 
     if ((rv = sse_id_random(msgid, sizeof(msgid), "msg_")) != APR_SUCCESS
         || (!prompt.conversation
@@ -254,9 +262,12 @@ int sse_handler_run(request_rec *r, const sse_dir_conf_t *dc,
     }
     sse_msgs_add(msgs, "user", prompt.prompt, prompt.prompt_len);
 
-    rest = wants_json(r);
+    rest = !given_sink && wants_json(r);
     settings.keep_answer = rest;
-    if (rest) {
+    if (given_sink) {
+        sink = given_sink;
+    }
+    else if (rest) {
         sink = sse_transport_json_create(r);
     }
     else {
@@ -335,6 +346,9 @@ static int sse_assistant_handler(request_rec *r)
                            "method_not_allowed", "use GET or POST");
     }
     dc = sse_conf_dir(r);
+    if (sse_transport_ws_requested(r)) {
+        return sse_transport_ws_serve(r, dc);
+    }
     if (r->method_number == M_GET && sse_resume_last_event_id(r)) {
         return sse_resume_serve(r, dc, sse_resume_last_event_id(r));
     }

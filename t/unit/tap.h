@@ -33,7 +33,7 @@ static int tap_ok(int pass, const char *file, int line, const char *name, ...)
     return pass;
 }
 
-static int tap_is_str(const char *got, const char *want, const char *file,
+static inline int tap_is_str(const char *got, const char *want, const char *file,
                       int line, const char *name)
 {
     int pass = (got && want && !strcmp(got, want)) || (!got && !want);
@@ -46,7 +46,7 @@ static int tap_is_str(const char *got, const char *want, const char *file,
     return pass;
 }
 
-static int tap_is_int(long long got, long long want, const char *file,
+static inline int tap_is_int(long long got, long long want, const char *file,
                       int line, const char *name)
 {
     int pass = got == want;
@@ -58,7 +58,7 @@ static int tap_is_int(long long got, long long want, const char *file,
     return pass;
 }
 
-static int tap_done(void)
+static inline int tap_done(void)
 {
     printf("1..%d\n", tap_n);
     return tap_failed ? 1 : 0;
