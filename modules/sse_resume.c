@@ -1,5 +1,6 @@
 /* Resume buffers in the store. Keys (all short-lived):
  *   sse-rix:<msgid>      "owner\nstate\nbatches\n"  state: live|done|cut
+ *                        (written when the turn starts and ends)
  *   sse-rb:<msgid>:<n>   the SSE bytes of batch n (whole events)
  *   sse-rat:<msgid>      a follower's last poll (apr_time_t)
  * Writers never rewrite a batch, so a long turn costs one store write per
@@ -127,10 +128,11 @@ void sse_resume_flush(sse_resume_t *rs, int force)
         put_index(rs, "cut");
         return;
     }
+    /* the index is written at start and end only: followers probe for
+     * the next batch, which halves the store writes of a live turn */
     ++rs->batches;
     rs->pending_len = 0;
     rs->last_flush = apr_time_now();
-    put_index(rs, "live");
 }
 
 void sse_resume_record(sse_resume_t *rs, apr_bucket_brigade *bb)
@@ -336,15 +338,18 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
             return resume_error(r, dc, sink, "Cannot resume: the answer was "
                                 "longer than SSEAssistantResumeBuffer");
         }
-        while (next_batch < nbatches) {
+        for (;;) {
             const char *from;
             apr_pool_clear(bpool);      /* one batch buffer at a time */
             if (sse_store_get(r->server,
                               apr_psprintf(bpool, "sse-rb:%s:%d", msgid,
                                            next_batch), SSE_STORE_MAX_VALUE,
                               &batch, &blen, bpool) != APR_SUCCESS) {
-                return resume_error(r, dc, sink, "Cannot resume: part of the "
-                                    "stream has expired");
+                if (!strcmp(state, "done") && next_batch < nbatches) {
+                    return resume_error(r, dc, sink, "Cannot resume: part "
+                                        "of the stream has expired");
+                }
+                break;                  /* live: not written yet */
             }
             from = replaying ? sse_event_find_after(batch, blen, seq) : batch;
             if (from < batch + blen) {
