@@ -189,6 +189,7 @@
         this.ws = null;
         this.closed = false;
         this.attempts = [];        /* auto: [{transport, error}] of the last turn */
+        this.reconnects = 0;       /* resumes after a dropped connection, all turns */
     }
 
     EventTransportClient.EVENTS = EVENT_NAMES;
@@ -342,6 +343,7 @@
             function onTransportError() {
                 if (turn.settled) return;
                 /* CLOSED: refused (HTTP error, wrong type, 204); CONNECTING: it retries with Last-Event-ID */
+                if (es.readyState === 0 && turn.gotEvent) self.reconnects++;
                 if (es.readyState === 2 || !turn.gotEvent || ++failures > self.maxReconnects) {
                     es.close();
                     reject(makeError(turn.gotEvent ? 'connection lost' : 'could not open the event stream',
@@ -419,6 +421,7 @@
                 var ac = new AbortController();
                 turn.cleanups.push(function () { ac.abort(); });
                 var before = turn.lastId;
+                self.reconnects++;
                 return fetch(withQuery(url, 'lastEventId=' + encodeURIComponent(turn.lastId)), {
                     method: 'GET', credentials: self.credentials, signal: ac.signal, cache: 'no-store',
                     headers: Object.assign({ Accept: 'text/event-stream', 'Last-Event-ID': turn.lastId }, self.headers),
@@ -510,7 +513,8 @@
                         /* resume the live turn over HTTP; the prompt is not sent again */
                         self._resume(turn, self.endpoint).then(resolve, reject);
                     } else {
-                        reject(makeError('WebSocket closed before the answer', { fallback: true }));
+                        reject(makeError(turn.gotEvent ? 'connection lost (the WebSocket closed mid-answer)'
+                            : 'WebSocket closed before the answer', { fallback: !turn.gotEvent }));
                     }
                 };
                 turn.cleanups.push(function () {

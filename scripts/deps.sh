@@ -10,11 +10,23 @@ libcurl4-openssl-dev libjansson-dev
 libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql postgresql
 libapache2-mod-perl2 libwww-perl
 nghttp2-client redis-server
+chromium nodejs npm
 "
+
+# a command that is already there counts (e.g. a nodejs build that
+# bundles npm, which then conflicts with Debian's npm package)
+provided() {
+    case $1 in
+        nodejs) command -v node >/dev/null 2>&1 ;;
+        npm) command -v npm >/dev/null 2>&1 ;;
+        *) return 1 ;;
+    esac
+}
 
 missing=""
 for pkg in $PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+    if ! provided "$pkg" \
+       && ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
         missing="$missing $pkg"
     fi
 done

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs every test: guards, httpd-free unit tests (ASan/UBSan), and the
-# Apache-Test suite against a real httpd with the fake upstream. Installs
-# missing Debian packages first. Ends with "N passed, N failed".
+# Runs every test: guards, httpd-free unit tests (ASan/UBSan), the
+# Apache-Test suite against a real httpd with the fake upstream, and the
+# browser client in headless Chromium. Installs missing Debian packages
+# first. Ends with "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -30,6 +31,8 @@ run_suite unit make -s unit
 # Apache-Test: its own httpd on a free port, logs in t/logs
 perl t/TEST.PL -clean >/dev/null 2>&1
 run_suite apache perl t/TEST.PL -port select
+# the browser client in headless Chromium against a real httpd
+run_suite browser sh scripts/browser-test.sh
 
 # one closing line over all suites (prove prints one per suite)
 total=0; failed=0
@@ -42,6 +45,11 @@ done
 g_failed=$(grep -c '^FAIL' "$out/guards.log" || true)
 g_total=$(grep -c '^\(ok\|FAIL\)' "$out/guards.log" || true)
 total=$((total + g_total)); failed=$((failed + g_failed))
+b_line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out/browser.log" | tail -n 1)
+b_pass=$(echo "$b_line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+b_fail=$(echo "$b_line" | sed -n 's/.*, \([0-9]*\) failed.*/\1/p')
+total=$((total + ${b_pass:-0} + ${b_fail:-0}))
+failed=$((failed + ${b_fail:-0}))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1        # a suite died without counting (httpd did not start…)
 fi

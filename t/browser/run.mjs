@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import net from 'node:net';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require('playwright-core');
@@ -45,12 +46,38 @@ function eq(got, want, msg) {
     if (got !== want) throw new Error(`${msg}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
 }
 
+/*
+ * A loopback TCP relay in front of httpd that can cut every connection and
+ * refuse new ones for a while: a real network drop (Chromium's offline
+ * emulation does not break a response that is already streaming).
+ */
+function startRelay(target) {
+    const u = new URL(target);
+    const sockets = new Set();
+    let downUntil = 0;
+    const server = net.createServer((client) => {
+        if (Date.now() < downUntil) { client.destroy(); return; }
+        const up = net.connect(+u.port, u.hostname);
+        sockets.add(client); sockets.add(up);
+        const drop = () => { client.destroy(); up.destroy(); sockets.delete(client); sockets.delete(up); };
+        client.on('error', drop); up.on('error', drop);
+        client.on('close', drop); up.on('close', drop);
+        client.pipe(up); up.pipe(client);
+    });
+    return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        cut(ms) { downUntil = Date.now() + ms; for (const s of sockets) s.destroy(); sockets.clear(); },
+        close() { for (const s of sockets) s.destroy(); server.close(); },
+    })));
+}
+
 /* ---------- tiny TAP harness ---------- */
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
 const latency = {};
 let wsAvailable = null;
 let wsReason = '';
+let wsIds = false;
 
 const launchArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -140,18 +167,24 @@ test('ws availability probe', async () => {
     const r = await page.evaluate(() => new Promise((resolve) => {
         const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/chatagentstream');
         const t = setTimeout(() => resolve({ open: false, why: 'timeout' }), 5000);
-        ws.onopen = () => { clearTimeout(t); ws.close(); resolve({ open: true }); };
+        ws.onopen = () => { ws.send(JSON.stringify({ prompt: '!fake demo=0,tokens=1 probe' })); };
+        ws.onmessage = (ev) => {
+            clearTimeout(t); ws.close();
+            let f = {}; try { f = JSON.parse(ev.data); } catch (e) { /* not JSON */ }
+            resolve({ open: true, ids: f.id !== undefined });
+        };
         ws.onerror = () => { clearTimeout(t); resolve({ open: false, why: 'the upgrade was refused' }); };
     }));
     await context.close();
     wsAvailable = r.open;
+    wsIds = !!r.ids;
     wsReason = r.open ? '' : `WebSocket on /chatagentstream does not open (${r.why}): server without WebSocket support`;
-    console.log(`# ws available: ${r.open}${r.open ? '' : ' -- ' + r.why}`);
+    console.log(`# ws available: ${r.open}${r.open ? ', frames carry event ids: ' + !!r.ids : ' -- ' + r.why}`);
 });
 
 for (const transport of ['sse', 'postsse', 'fetch', 'ws', 'rest']) {
     test(`${transport}: demo page streams the answer incrementally, exact text`, async () => {
-        if (transport === 'ws' && !wsAvailable) return { skip: wsReason };
+        if (transport === 'ws' && !wsAvailable) return { skip: wsReason || 'the ws probe did not run' };
         const { context, page } = await newPage({ viewport: { width: 1000, height: 800 } });
         await page.goto(`${BASE}/`);
         const t = tag(`ui-${transport}`);
@@ -245,7 +278,7 @@ test('auto: falls back when the WebSocket is refused, and completes', async () =
 
 for (const transport of ['sse', 'postsse', 'fetch', 'ws']) {
     test(`${transport}: stop (close()) cancels the upstream`, async () => {
-        if (transport === 'ws' && !wsAvailable) return { skip: wsReason };
+        if (transport === 'ws' && !wsAvailable) return { skip: wsReason || 'the ws probe did not run' };
         const { context, page } = await newPage();
         await page.goto(`${BASE}/`);
         // without resume the upstream must go at once; with resume (the demo
@@ -326,15 +359,21 @@ test('demo page: readable error message', async () => {
     await context.close();
 });
 
-for (const transport of ['sse', 'postsse', 'fetch']) {
+for (const transport of ['sse', 'postsse', 'fetch', 'ws']) {
     test(`${transport}: a network drop mid-answer resumes, no second upstream request, no duplicates`, async () => {
+        if (transport === 'ws' && !wsAvailable) return { skip: wsReason || 'the ws probe did not run' };
+        if (transport === 'ws' && !wsIds) {
+            return { skip: 'TODO: ws frames are {"event","data"} without the event id, so a dropped WebSocket '
+                + 'cannot be resumed with Last-Event-ID (the client resumes over HTTP GET once frames carry "id")' };
+        }
+        const relay = await startRelay(BASE);
         const { context, page } = await newPage();
-        await page.goto(`${BASE}/`);
+        await page.goto(`${relay.url}/`);
         const t = tag(`drop-${transport}`);
         const n = 30;
         await page.evaluate(({ transport, prompt }) => {
             window.dropRun = { text: '', tokens: 0, ids: [], result: null, error: null };
-            const c = new EventTransportClient({ transport, payload: { prompt }, reconnectDelay: 300 });
+            const c = window.dropClient = new EventTransportClient({ transport, payload: { prompt }, reconnectDelay: 300 });
             c.connect((name, data, id) => {
                 window.dropRun.ids.push(id);
                 if (name === 'token') { window.dropRun.tokens++; window.dropRun.text += data.text; }
@@ -342,19 +381,19 @@ for (const transport of ['sse', 'postsse', 'fetch']) {
                 (e) => { window.dropRun.result = 'error'; window.dropRun.error = e.message; });
         }, { transport, prompt: `!fake demo=0,tokens=${n},delay=150,tag=${t} long` });
         await page.waitForFunction(() => window.dropRun.tokens >= 3, null, { timeout: 10000 });
-        await context.setOffline(true);
+        relay.cut(1500);
         const offAt = await page.evaluate(() => window.dropRun.tokens);
-        await sleep(1500);
-        await context.setOffline(false);
         await page.waitForFunction(() => window.dropRun.result, null, { timeout: 30000 });
-        const r = await page.evaluate(() => window.dropRun);
+        relay.close();
+        const r = await page.evaluate(() => ({ ...window.dropRun, reconnects: window.dropClient.reconnects }));
         eq(r.error, null, 'error');
+        assert(r.reconnects >= 1, `the connection was not dropped (reconnects ${r.reconnects})`);
         eq(r.text, toks(n), 'final text');
         const dupes = r.ids.filter((id, i) => id && r.ids.indexOf(id) !== i);
         eq(dupes.length, 0, 'duplicate event ids');
         const log = await fakeLog(t);
         eq(log.requests, 1, 'upstream requests');
-        console.log(`# ${transport}: offline after ${offAt} tokens for 1.5 s, resumed to ${r.tokens} tokens, 1 upstream request`);
+        console.log(`# ${transport}: connections cut after ${offAt} tokens, refused for 1.5 s, resumed (${r.reconnects} reconnects) to ${r.tokens} tokens, 1 upstream request`);
         await context.close();
     });
 }
@@ -384,7 +423,7 @@ for (const t of selected) {
     i++;
     try {
         const r = await t.fn();
-        if (r && r.skip) {
+        if (r && 'skip' in r) {
             skipped++;
             console.log(`ok ${i} - ${t.name} # SKIP ${r.skip}`);
         } else {
