@@ -7,6 +7,7 @@
 #include <apr_errno.h>
 
 typedef struct sse_sink_t sse_sink_t;
+struct sse_resume_t;
 
 struct sse_sink_t {
     /* the hot path: one "token" event with {"text":…} */
@@ -16,6 +17,10 @@ struct sse_sink_t {
                           const char *json, apr_size_t len);
     /* called while waiting: heartbeats, liveness. Non-zero = client gone */
     int (*tick)(sse_sink_t *sink);
+    /* optional, for sinks that live longer than one turn (WebSocket): a
+     * turn starts with this message id and resume recorder (may be NULL) */
+    void (*begin)(sse_sink_t *sink, const char *msgid,
+                  struct sse_resume_t *resume);
 };
 
 #endif

@@ -266,6 +266,11 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     settings.keep_answer = rest;
     if (given_sink) {
         sink = given_sink;
+        if (sink->begin) {
+            resume = sse_resume_create(r, dc, msgid, owner);
+            sse_resume_start(resume);
+            sink->begin(sink, msgid, resume);
+        }
     }
     else if (rest) {
         sink = sse_transport_json_create(r);

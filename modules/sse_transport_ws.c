@@ -16,11 +16,14 @@
 #include <http_request.h>
 #include <util_filter.h>
 
+#include "sse_event.h"
 #include "sse_handler.h"
+#include "sse_id.h"
 #include "sse_json.h"
 #include "sse_owner.h"
 #include "sse_private.h"
 #include "sse_request.h"
+#include "sse_resume.h"
 #include "sse_transport_sse.h"
 #include "sse_transport_ws.h"
 #include "sse_ws.h"
@@ -44,6 +47,10 @@ typedef struct ws_t {
     int closed;                     /* close sent or connection gone */
     apr_interval_time_t heartbeat;
     apr_time_t last_write;
+    /* the current turn: event ids, and its record for HTTP resumes */
+    sse_event_stream_t es;
+    sse_resume_t *resume;
+    apr_bucket_brigade *sse_bb;
 } ws_t;
 
 int sse_transport_ws_requested(request_rec *r)
@@ -222,18 +229,59 @@ static int process_frames(ws_t *ws, const char **msg, apr_size_t *msg_len)
     return ws->closed;
 }
 
-/* --- the sink: every event a {"event":…,"data":…} text frame --- */
+/* --- the sink: every event a {"event":…,"id":…,"data":…} text frame --- */
+
+static void ws_begin(sse_sink_t *sink, const char *msgid,
+                     struct sse_resume_t *resume)
+{
+    ws_t *ws = (ws_t *)sink;
+
+    apr_cpystrn(ws->es.msgid, msgid, sizeof(ws->es.msgid));
+    ws->es.seq = 0;
+    ws->resume = resume;
+}
+
+/* The event is also recorded in SSE form, so a client that lost the
+ * socket can resume over HTTP with Last-Event-ID; while a resume grace
+ * runs, the turn goes on without the socket. */
+static apr_status_t ws_send(ws_t *ws)
+{
+    apr_status_t rv;
+
+    sse_resume_record(ws->resume, ws->sse_bb);
+    apr_brigade_cleanup(ws->sse_bb);
+    if (ws->closed) {
+        apr_brigade_cleanup(ws->pay_bb);
+        return sse_resume_keep_going(ws->resume) ? APR_SUCCESS
+                                                 : APR_ECONNABORTED;
+    }
+    rv = send_frame(ws, SSE_WS_TEXT, ws->pay_bb);
+    if (rv != APR_SUCCESS && sse_resume_keep_going(ws->resume)) {
+        return APR_SUCCESS;
+    }
+    return rv;
+}
+
+static void frame_head(ws_t *ws, const char *name)
+{
+    char id[SSE_MSGID_LEN + 24];
+
+    apr_snprintf(id, sizeof(id), "%s:%" APR_UINT64_T_FMT, ws->es.msgid,
+                 ws->es.seq);
+    apr_brigade_putstrs(ws->pay_bb, NULL, NULL, "{\"event\":\"", name,
+                        "\",\"id\":\"", id, "\",\"data\":", NULL);
+}
 
 static apr_status_t ws_event(sse_sink_t *sink, const char *name,
                              const char *json, apr_size_t len)
 {
     ws_t *ws = (ws_t *)sink;
 
-    apr_brigade_putstrs(ws->pay_bb, NULL, NULL, "{\"event\":\"", name,
-                        "\",\"data\":", NULL);
+    sse_event_write(&ws->es, ws->sse_bb, name, json, len);
+    frame_head(ws, name);
     apr_brigade_write(ws->pay_bb, NULL, NULL, json, len);
     apr_brigade_putc(ws->pay_bb, NULL, NULL, '}');
-    return send_frame(ws, SSE_WS_TEXT, ws->pay_bb);
+    return ws_send(ws);
 }
 
 static apr_status_t ws_token(sse_sink_t *sink, const char *text,
@@ -241,11 +289,12 @@ static apr_status_t ws_token(sse_sink_t *sink, const char *text,
 {
     ws_t *ws = (ws_t *)sink;
 
-    apr_brigade_puts(ws->pay_bb, NULL, NULL,
-                     "{\"event\":\"token\",\"data\":{\"text\":");
+    sse_event_write_token(&ws->es, ws->sse_bb, text, len);
+    frame_head(ws, "token");
+    apr_brigade_puts(ws->pay_bb, NULL, NULL, "{\"text\":");
     sse_json_write_string(ws->pay_bb, text, len);
     apr_brigade_puts(ws->pay_bb, NULL, NULL, "}}");
-    return send_frame(ws, SSE_WS_TEXT, ws->pay_bb);
+    return ws_send(ws);
 }
 
 /* During a turn: answer pings, notice a close, keep new prompts. */
@@ -256,14 +305,16 @@ static int ws_tick(sse_sink_t *sink)
     apr_size_t len;
     apr_status_t rv;
 
+    sse_resume_flush(ws->resume, 0);
     if (ws->closed || ws->c->aborted) {
-        return 1;
+        ws->closed = 1;
+        return !sse_resume_keep_going(ws->resume);
     }
     while ((rv = read_more(ws, 0)) == APR_SUCCESS) {
     }
     if (!APR_STATUS_IS_EAGAIN(rv)) {
         ws->closed = 1;
-        return 1;
+        return !sse_resume_keep_going(ws->resume);
     }
     while (!process_frames(ws, &msg, &len) && msg) {
         if (ws->nqueued == MAX_QUEUED) {
@@ -292,6 +343,10 @@ static void run_message(ws_t *ws, const sse_dir_conf_t *dc, const char *msg,
                            (apr_size_t)sse_conf_max_prompt(dc), 1, &prompt,
                            &perr)) {
         const char *json;
+        char msgid[SSE_MSGID_LEN + 1];
+        if (sse_id_random(msgid, sizeof(msgid), "msg_") == APR_SUCCESS) {
+            ws_begin(&ws->base, msgid, NULL);
+        }
         sse_error_set(&err, "invalid_request", perr.code, "%s", perr.message);
         json = sse_json_error_new(ws->r->pool, &err);
         if (ws_event(&ws->base, "error", json, strlen(json)) == APR_SUCCESS) {
@@ -300,6 +355,7 @@ static void run_message(ws_t *ws, const sse_dir_conf_t *dc, const char *msg,
         return;
     }
     sse_handler_turn(ws->r, dc, &prompt, &ws->base);
+    ws->resume = NULL;          /* that turn's record is finished */
 }
 
 int sse_transport_ws_serve(request_rec *r, const sse_dir_conf_t *dc)
@@ -346,11 +402,13 @@ int sse_transport_ws_serve(request_rec *r, const sse_dir_conf_t *dc)
     ws->base.token = ws_token;
     ws->base.event = ws_event;
     ws->base.tick = ws_tick;
+    ws->base.begin = ws_begin;
     ws->r = r;
     ws->c = c;
     ws->in_bb = apr_brigade_create(r->pool, c->bucket_alloc);
     ws->out_bb = apr_brigade_create(r->pool, c->bucket_alloc);
     ws->pay_bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    ws->sse_bb = apr_brigade_create(r->pool, c->bucket_alloc);
     ws->in_cap = 16384;
     ws->in = apr_palloc(r->pool, ws->in_cap);
     ws->max_message = (apr_size_t)sse_conf_max_body(dc);

@@ -10,7 +10,7 @@ use SSETest;
 use WSClient;
 use Time::HiRes qw(time);
 
-plan tests => 24;
+plan tests => 27;
 
 my $hp = hostport();
 
@@ -114,6 +114,21 @@ my $left = time;
 my $log = wait_fake($tag, sub { $_[0]{last}{state} ne 'streaming' }, 5);
 ok $log->{last}{state} eq 'peer_closed' && $log->{last}{ended_at} - $left < 1.5,
    'client gone: upstream cancelled';
+
+# frames carry event ids; a client that lost its socket resumes over HTTP
+$tag = uniq_tag();
+$ws = WSClient->connect($hp, '/chat-resume');
+my ($owner) = $ws->{head} =~ /^Set-Cookie: (sse_owner=[0-9a-f]+)/mi;
+$ws->text(qq({"prompt":"!fake tokens=8,delay=150,tag=$tag drop me"}));
+my @got;
+while (@got < 3 and my $fr = $ws->read_frame(5)) { push @got, json_decode($fr->{payload}) if $fr->{op} == 1 }
+$ws->close;
+like $got[-1]{id} // '', qr/^msg_[0-9a-f]{32}:3$/, 'frames carry ids msgid:seq';
+my $rest = sse_get('/chat-resume', headers => { Cookie => $owner, 'Last-Event-ID' => $got[-1]{id} }, timeout => 15);
+is join('', map { $_->{data}{text} // '' } grep { $_->{event} eq 'token' } @got)
+   . join('', map { $_->{json}{text} } grep { $_->{event} eq 'token' } @{ $rest->{events} }),
+   join('', map { "tok$_ " } 1 .. 8), 'WebSocket drop: the rest over HTTP with Last-Event-ID, once';
+is fake_log($tag)->{requests}, 1, 'WebSocket drop: one upstream request';
 
 # wrong version
 my $old = WSClient->connect($hp, '/chat', version => 8);
