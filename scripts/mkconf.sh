@@ -8,6 +8,11 @@ dir=$1 port=$2 upstream=$3 extra=${4:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
 mods=$(apxs -q LIBEXECDIR)
 mkdir -p "$dir/logs" "$dir/run"
+# the pages are served from DIR: the checkout may sit where the httpd user
+# cannot look (/root is 0700)
+rm -rf "$dir/htdocs"
+cp -R "$top/htdocs" "$dir/htdocs"
+chmod -R a+rX "$dir/htdocs"
 user=""
 if [ "$(id -u)" -eq 0 ]; then
     user="User www-data
@@ -36,9 +41,9 @@ LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
 LoadModule sse_assistant_module "$top/.libs/mod_sse_assistant.so"
 TypesConfig /etc/mime.types
 Protocols h2c http/1.1
-DocumentRoot "$top/htdocs"
+DocumentRoot "$dir/htdocs"
 DirectoryIndex index.html
-<Directory "$top/htdocs">
+<Directory "$dir/htdocs">
     Require all granted
 </Directory>
 AddOutputFilterByType DEFLATE text/html text/css application/javascript
