@@ -6,6 +6,7 @@
 
 #include <apr_pools.h>
 #include <apr_buckets.h>
+#include <apr_tables.h>
 
 /* Writes s as a quoted JSON string straight into bb, escaping ", \, control
  * characters and U+2028/U+2029 (JavaScript line terminators). Bytes are not
@@ -99,6 +100,11 @@ void sse_msgs_add_history_entry(sse_msgs_t *m, const char *id,
                                 const char *timestamp);
 /* The list as compact JSON text. */
 const char *sse_msgs_dump(apr_pool_t *p, const sse_msgs_t *m);
+
+/* The "id"s of a stored "tool_calls" array (pool strings); -1 when the
+ * text is not such an array. */
+int sse_json_tool_call_ids(apr_pool_t *p, const char *tool_calls_json,
+                           apr_array_header_t **ids);
 
 /* The "tool_calls" array of an assistant message, as JSON text. */
 const char *sse_json_tool_calls_new(apr_pool_t *p,

@@ -775,3 +775,25 @@ const char *sse_json_bridge_error_new(apr_pool_t *p, const char *message)
 {
     return dump_take(p, json_pack("{s:b,s:s}", "ok", 0, "error", message));
 }
+
+int sse_json_tool_call_ids(apr_pool_t *p, const char *tool_calls_json,
+                           apr_array_header_t **ids)
+{
+    json_error_t err;
+    json_t *arr = json_loads(tool_calls_json, 0, &err), *call;
+    size_t i;
+
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return -1;
+    }
+    *ids = apr_array_make(p, (int)json_array_size(arr) + 1,
+                          sizeof(const char *));
+    json_array_foreach(arr, i, call) {
+        json_t *id = json_object_get(call, "id");
+        APR_ARRAY_PUSH(*ids, const char *) =
+            apr_pstrdup(p, json_is_string(id) ? json_string_value(id) : "");
+    }
+    json_decref(arr);
+    return 0;
+}

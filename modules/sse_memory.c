@@ -316,10 +316,36 @@ static apr_array_header_t *select_rows(sse_memory_t *m, const char *label,
     return rows;
 }
 
+/* The tool rows right after rows[at] answer every call of its group. */
+static int complete_group(apr_pool_t *p, const apr_array_header_t *rows,
+                          int at)
+{
+    const row_t *call_row = &APR_ARRAY_IDX(rows, at, row_t);
+    apr_array_header_t *ids;
+    int k, j, found;
+
+    if (sse_json_tool_call_ids(p, call_row->tool_calls, &ids) || !ids->nelts) {
+        return 0;
+    }
+    for (k = 0; k < ids->nelts; ++k) {
+        const char *id = APR_ARRAY_IDX(ids, k, const char *);
+        found = 0;
+        for (j = at + 1; j < rows->nelts && !found
+                         && !strcmp(APR_ARRAY_IDX(rows, j, row_t).role,
+                                    "tool"); ++j) {
+            found = !strcmp(APR_ARRAY_IDX(rows, j, row_t).tool_call_id, id);
+        }
+        if (!found) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 apr_status_t sse_memory_load(sse_memory_t *m, sse_msgs_t *msgs, int limit)
 {
     apr_array_header_t *rows;
-    int i, start = 0;
+    int i, in_group = 0;
 
     if (limit <= 0) {
         return APR_SUCCESS;
@@ -328,23 +354,29 @@ apr_status_t sse_memory_load(sse_memory_t *m, sse_msgs_t *msgs, int limit)
     if (!rows) {
         return APR_EGENERAL;
     }
-    /* never start with tool results whose call was cut off */
-    while (start < rows->nelts
-           && !strcmp(APR_ARRAY_IDX(rows, start, row_t).role, "tool")) {
-        ++start;
-    }
-    for (i = start; i < rows->nelts; ++i) {
+    for (i = 0; i < rows->nelts; ++i) {
         const row_t *row = &APR_ARRAY_IDX(rows, i, row_t);
-        /* an assistant tool-call message needs all its results behind it;
-         * a turn that died mid-tools has none: leave the call out */
-        if (*row->tool_calls && (i + 1 >= rows->nelts
-                                 || strcmp(APR_ARRAY_IDX(rows, i + 1,
-                                                         row_t).role,
-                                           "tool"))) {
+        if (!strcmp(row->role, "tool")) {
+            /* only right behind its own, complete call group */
+            if (in_group) {
+                sse_msgs_add_stored(msgs, row->role, row->content, NULL,
+                                    row->tool_call_id);
+            }
             continue;
         }
+        in_group = 0;
+        if (*row->tool_calls) {
+            /* a group is whole when every call id has its result behind
+             * it; the window's edge, or a turn that died mid-tools (some
+             * parallel results missing), leaves it out: upstreams refuse
+             * a tool call without its result */
+            if (!complete_group(m->r->pool, rows, i)) {
+                continue;
+            }
+            in_group = 1;
+        }
         sse_msgs_add_stored(msgs, row->role, row->content, row->tool_calls,
-                            row->tool_call_id);
+                            NULL);
     }
     return APR_SUCCESS;
 }

@@ -9,7 +9,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 32;
+plan tests => 34;
 
 my %cookie;     # owner name => "sse_owner=…"
 
@@ -115,6 +115,25 @@ for my $i (0 .. $#m) {
 }
 is $orphan, 0, 'memory limit: no tool result without its call';
 is $m[-1]{role}, 'user', 'memory limit: the prompt comes last';
+
+# a turn that died while parallel tools ran: some results stored, not all.
+# The next turn must not send that call group (upstreams refuse a tool
+# call without its result).
+{
+    my $s = sse_open(path => '/agent?prompt=' . url_escape('!fake calls=4 all tools'),
+                     headers => { Cookie => $cookie{alice} });
+    my $r = sse_read_events($s, max_events => 8, timeout => 10);   # msgid, 4 started, 3 done
+    close $s;
+    my $cg = $r->{events}[0]{json}{conversation};
+    select undef, undef, undef, 0.5;            # the handler notices and stops
+    $tag = uniq_tag();
+    turn('alice', '/agent', "!fake calls=0,tokens=1,tag=$tag after the crash", conversation => $cg);
+    my @mm = @{ fake_log($tag)->{last}{body}{messages} };
+    my %answered = map { ($_->{tool_call_id} // '') => 1 } grep { $_->{role} eq 'tool' } @mm;
+    my @unanswered = grep { !$answered{$_} } map { $_->{id} } map { @{ $_->{tool_calls} || [] } } @mm;
+    is scalar(@unanswered), 0, 'partial tool group left out of the history';
+    ok((grep { ($_->{content} // '') =~ /all tools/ } @mm), '... the user message is still there');
+}
 
 # memory off
 $tag = uniq_tag();
