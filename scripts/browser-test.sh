@@ -50,22 +50,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-mkfifo "$work/port"
-build/fake-openai --port 0 --print-port --quiet --parent-pid $$ > "$work/port" &
-fake_pid=$!
-read -r fake_port < "$work/port"
-
-mkdir -p "$work/db"
-[ "$(id -u)" -eq 0 ] && chown www-data "$work/db"
+. scripts/lib.sh
+start_fake "$work"
 extra="$work/browser.conf"
-cat > "$extra" <<CONF
-LoadModule dbd_module $(apxs -q LIBEXECDIR)/mod_dbd.so
-DBDriver sqlite3
-DBDParams "$work/db/memory.sqlite"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-DBDInitSQL "PRAGMA busy_timeout=5000"
+demo_extra_conf "$work" "$fake_port" "$top" > "$extra"
+cat >> "$extra" <<CONF
 <Location /chatagentstream>
-    SSEAssistantTool get_weather "http://127.0.0.1:$fake_port/_fake/tool/weather" "Current weather for a city" "$top/conf/tools/weather.schema.json"
     SSEAssistantModel "fake:demo,calls=1,calls_if=weather,tool=get_weather,tokens=42,delay=40,usage"
     SSEAssistantResume on
     SSEAssistantResumeGrace 5

@@ -29,25 +29,10 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # the fake serves the demo's weather tool, and the answers when no key is set
-mkfifo "$work/port"
-build/fake-openai --port 0 --print-port --quiet --parent-pid $$ > "$work/port" &
-fake_pid=$!
-read -r fake_port < "$work/port"
-
-# conversation memory: SQLite in the work dir, writable by the httpd user
-mkdir -p "$work/db"
-[ "$(id -u)" -eq 0 ] && chown www-data "$work/db"
+. scripts/lib.sh
+start_fake "$work"
 extra="$work/demo.conf"
-cat > "$extra" <<CONF
-LoadModule dbd_module $(apxs -q LIBEXECDIR)/mod_dbd.so
-DBDriver sqlite3
-DBDParams "$work/db/memory.sqlite"
-DBDInitSQL "PRAGMA journal_mode=WAL"
-DBDInitSQL "PRAGMA busy_timeout=5000"
-<Location /chatagentstream>
-    SSEAssistantTool get_weather "http://127.0.0.1:$fake_port/_fake/tool/weather" "Current weather for a city" "$top/conf/tools/weather.schema.json"
-</Location>
-CONF
+demo_extra_conf "$work" "$fake_port" "$top" > "$extra"
 if [ -n "${OPENAI_API_KEY:-}" ]; then
     upstream=${DEMO_UPSTREAM:-https://api.openai.com/v1}
     cat >> "$extra" <<CONF
