@@ -12,8 +12,9 @@
 typedef struct sse_memory_t sse_memory_t;
 
 /* NULL when memory is off (SSEAssistantMemory off, mod_dbd absent or not
- * configured for this server). */
-sse_memory_t *sse_memory_open(request_rec *r, const char *owner,
+ * configured for this server). Allocations go to pool. */
+sse_memory_t *sse_memory_open(request_rec *r, apr_pool_t *pool,
+                              const char *owner,
                               const char *conversation, const char *key);
 
 /* Appends the last `limit` messages to msgs, never starting inside a tool

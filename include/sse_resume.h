@@ -13,8 +13,10 @@
 
 typedef struct sse_resume_t sse_resume_t;
 
-/* NULL when resume is off (no store, SSEAssistantResumeBuffer 0). */
-sse_resume_t *sse_resume_create(request_rec *r, const sse_dir_conf_t *dc,
+/* NULL when resume is off (no store, SSEAssistantResumeBuffer 0). Lives
+ * in pool (the request's, or a WebSocket turn's). */
+sse_resume_t *sse_resume_create(request_rec *r, apr_pool_t *pool,
+                                const sse_dir_conf_t *dc,
                                 const char *msgid, const char *owner);
 
 /* Announces the turn in the store (before the first event leaves). */

@@ -100,13 +100,13 @@ int sse_handler_read_body(request_rec *r, apr_off_t max, char **body,
     return OK;
 }
 
-static void fill_settings(request_rec *r, const sse_dir_conf_t *dc,
-                          sse_turn_settings_t *s)
+static void fill_settings(request_rec *r, apr_pool_t *p,
+                          const sse_dir_conf_t *dc, sse_turn_settings_t *s)
 {
     apr_interval_time_t idle = sse_conf_idle_timeout(dc);
 
     memset(s, 0, sizeof(*s));
-    s->url = apr_pstrcat(r->pool, sse_conf_upstream(dc), "/chat/completions",
+    s->url = apr_pstrcat(p, sse_conf_upstream(dc), "/chat/completions",
                          NULL);
     s->api_key = dc->api_key;
     s->proxy = dc->proxy;
@@ -123,9 +123,9 @@ static void fill_settings(request_rec *r, const sse_dir_conf_t *dc,
     s->tool_timeout = sse_conf_tool_timeout(dc);
 }
 
-static const char *short_id(request_rec *r, const char *id)
+static const char *short_id(apr_pool_t *p, const char *id)
 {
-    return apr_pstrndup(r->pool, id, 10);      /* "msg_" + 6 hex */
+    return apr_pstrndup(p, id, 10);      /* "msg_" + 6 hex */
 }
 
 /* Accept: application/json (and not text/event-stream) asks for REST. */
@@ -170,7 +170,7 @@ static int serve_memory(request_rec *r, const sse_dir_conf_t *dc,
                                       ? "{\"ok\":true,\"deleted\":0}"
                                       : "[]");
     }
-    mem = sse_memory_open(r, owner, prompt->conversation,
+    mem = sse_memory_open(r, r->pool, owner, prompt->conversation,
                           sse_conf_memory_key(dc));
     if (!mem) {
         return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "server_error",
@@ -216,6 +216,7 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
 {
     sse_runtime_t *rt = sse_conf_runtime(r->server);
     sse_prompt_t prompt = *in;
+    apr_pool_t *tp = r->pool;
     sse_turn_settings_t settings;
     sse_turn_result_t result;
     sse_turn_memory_t hooks, *hooks_p = NULL;
@@ -230,6 +231,10 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     int rest;
     apr_status_t rv;
 
+    /* a WebSocket runs many turns in one request: each gets its own pool */
+    if (given_sink) {
+        apr_pool_create(&tp, r->pool);
+    }
     if ((rv = sse_id_random(msgid, sizeof(msgid), "msg_")) != APR_SUCCESS
         || (!prompt.conversation
             && (rv = sse_id_random(convid, sizeof(convid), "conv_"))
@@ -239,17 +244,18 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     conversation = prompt.conversation ? prompt.conversation
-                                       : apr_pstrdup(r->pool, convid);
+                                       : apr_pstrdup(tp, convid);
     owner = sse_owner_get(r, 1);
-    fill_settings(r, dc, &settings);
+    fill_settings(r, tp, dc, &settings);
 
     /* system prompt, history, then the user's message, stored at once */
-    msgs = sse_msgs_create(r->pool);
+    msgs = sse_msgs_create(tp);
     if (dc->system_prompt) {
         sse_msgs_add(msgs, "system", dc->system_prompt,
                      strlen(dc->system_prompt));
     }
-    mem = sse_memory_open(r, owner, conversation, sse_conf_memory_key(dc));
+    mem = sse_memory_open(r, tp, owner, conversation,
+                          sse_conf_memory_key(dc));
     if (mem && (sse_memory_load(mem, msgs, sse_conf_memory_limit(dc))
                     != APR_SUCCESS
                 || sse_memory_add_user(mem, prompt.prompt, prompt.prompt_len)
@@ -267,7 +273,7 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     if (given_sink) {
         sink = given_sink;
         if (sink->begin) {
-            resume = sse_resume_create(r, dc, msgid, owner);
+            resume = sse_resume_create(r, tp, dc, msgid, owner);
             sse_resume_start(resume);
             sink->begin(sink, msgid, resume);
         }
@@ -277,7 +283,7 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     }
     else {
         sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
-        resume = sse_resume_create(r, dc, msgid, owner);
+        resume = sse_resume_create(r, r->pool, dc, msgid, owner);
         sse_resume_start(resume);
         sse_transport_sse_set_resume(sink, resume);
         if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc))
@@ -289,12 +295,12 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00006)
                   "turn %s: prompt %" APR_SIZE_T_FMT " bytes, %d messages "
-                  "to %s model %s%s", short_id(r, msgid), prompt.prompt_len,
+                  "to %s model %s%s", short_id(tp, msgid), prompt.prompt_len,
                   sse_msgs_count(msgs),
-                  sse_curl_url_origin(r->pool, settings.url), settings.model,
+                  sse_curl_url_origin(tp, settings.url), settings.model,
                   rest ? " (REST)" : "");
 
-    sse_turn_run(r->pool, rt->curl_pool, &settings, msgid, conversation, msgs,
+    sse_turn_run(tp, rt->curl_pool, &settings, msgid, conversation, msgs,
                  hooks_p, sink, &result);
     sse_resume_finish(resume);
 
@@ -304,7 +310,7 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
                       "turn %s complete: %d upstream calls, %d tool calls, "
                       "%" APR_UINT64_T_FMT " tokens, "
                       "first after %" APR_TIME_T_FMT " ms, %" APR_TIME_T_FMT
-                      " ms in all", short_id(r, msgid), result.upstream_calls,
+                      " ms in all", short_id(tp, msgid), result.upstream_calls,
                       result.tool_calls, result.tokens,
                       result.first_token_at
                           ? apr_time_as_msec(result.first_token_at - started)
@@ -314,18 +320,22 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
     case SSE_TURN_UPSTREAM_ERROR:
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SSE_LOGNO(00008)
                       "turn %s failed upstream (%s, HTTP %ld) after %"
-                      APR_UINT64_T_FMT " tokens: %s", short_id(r, msgid),
-                      sse_curl_url_origin(r->pool, settings.url),
+                      APR_UINT64_T_FMT " tokens: %s", short_id(tp, msgid),
+                      sse_curl_url_origin(tp, settings.url),
                       result.upstream_status, result.tokens,
                       result.error.message);
         break;
     case SSE_TURN_CLIENT_GONE:
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00009)
                       "turn %s: client went away after %" APR_UINT64_T_FMT
-                      " tokens; upstream cancelled", short_id(r, msgid),
+                      " tokens; upstream cancelled", short_id(tp, msgid),
                       result.tokens);
         r->connection->keepalive = AP_CONN_CLOSE;
         break;
+    }
+    if (given_sink) {
+        apr_pool_destroy(tp);
+        return OK;
     }
     return rest ? sse_transport_json_finish(sink, msgid, conversation, &result)
                 : OK;

@@ -66,6 +66,7 @@ static const struct {
 
 struct sse_memory_t {
     request_rec *r;
+    apr_pool_t *pool;               /* the turn's (per turn on WebSockets) */
     const char *owner, *conversation, *key;
     apr_time_t last_created;
     const char *pending_tool_content;
@@ -197,7 +198,8 @@ static apr_dbd_prepared_t *statement(sse_memory_t *m, ap_dbd_t *db,
     return st;
 }
 
-sse_memory_t *sse_memory_open(request_rec *r, const char *owner,
+sse_memory_t *sse_memory_open(request_rec *r, apr_pool_t *pool,
+                              const char *owner,
                               const char *conversation, const char *key)
 {
     sse_dir_conf_t *dc = sse_conf_dir(r);
@@ -206,8 +208,9 @@ sse_memory_t *sse_memory_open(request_rec *r, const char *owner,
     if (!sse_conf_memory(dc) || !dbd_open || !owner || !conversation) {
         return NULL;
     }
-    m = apr_pcalloc(r->pool, sizeof(*m));
+    m = apr_pcalloc(pool, sizeof(*m));
     m->r = r;
+    m->pool = pool;
     m->owner = owner;
     m->conversation = conversation;
     m->key = key;
@@ -223,7 +226,7 @@ static const char *next_created(sse_memory_t *m)
         now = m->last_created + 1;
     }
     m->last_created = now;
-    return apr_psprintf(m->r->pool, "%" APR_TIME_T_FMT, now);
+    return apr_psprintf(m->pool, "%" APR_TIME_T_FMT, now);
 }
 
 static apr_status_t insert(sse_memory_t *m, const char *role,
@@ -244,9 +247,9 @@ static apr_status_t insert(sse_memory_t *m, const char *role,
         dbd_close(m->r->server, db);
         return APR_EGENERAL;
     }
-    rc = apr_dbd_pvquery(db->driver, m->r->pool, db->handle, &nrows, st,
+    rc = apr_dbd_pvquery(db->driver, m->pool, db->handle, &nrows, st,
                          id, m->conversation, m->owner, m->key, role,
-                         apr_pstrmemdup(m->r->pool, content ? content : "",
+                         apr_pstrmemdup(m->pool, content ? content : "",
                                         content ? len : 0),
                          tool_calls ? tool_calls : "",
                          tool_call_id ? tool_call_id : "", status,
@@ -289,9 +292,9 @@ static apr_array_header_t *select_rows(sse_memory_t *m, const char *label,
         dbd_close(m->r->server, db);
         return NULL;
     }
-    rc = apr_dbd_pvselect(db->driver, m->r->pool, db->handle, &res, st, 0,
+    rc = apr_dbd_pvselect(db->driver, m->pool, db->handle, &res, st, 0,
                           m->owner, m->key, m->conversation,
-                          apr_itoa(m->r->pool, limit), NULL);
+                          apr_itoa(m->pool, limit), NULL);
     if (rc) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00019)
                       "conversation memory: select failed: %s",
@@ -299,16 +302,16 @@ static apr_array_header_t *select_rows(sse_memory_t *m, const char *label,
         dbd_close(m->r->server, db);
         return NULL;
     }
-    rows = apr_array_make(m->r->pool, 16, sizeof(row_t));
-    while (apr_dbd_get_row(db->driver, m->r->pool, res, &dbrow, -1) == 0) {
+    rows = apr_array_make(m->pool, 16, sizeof(row_t));
+    while (apr_dbd_get_row(db->driver, m->pool, res, &dbrow, -1) == 0) {
         row_t *row = apr_array_push(rows);
         const char *created;
-        row->id = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 0));
-        row->role = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 1));
-        row->content = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 2));
-        row->tool_calls = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 3));
-        row->tool_call_id = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 4));
-        row->status = apr_pstrdup(m->r->pool, apr_dbd_get_entry(db->driver, dbrow, 5));
+        row->id = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 0));
+        row->role = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 1));
+        row->content = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 2));
+        row->tool_calls = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 3));
+        row->tool_call_id = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 4));
+        row->status = apr_pstrdup(m->pool, apr_dbd_get_entry(db->driver, dbrow, 5));
         created = apr_dbd_get_entry(db->driver, dbrow, 6);
         row->created = created ? apr_atoi64(created) : 0;
     }
@@ -370,7 +373,7 @@ apr_status_t sse_memory_load(sse_memory_t *m, sse_msgs_t *msgs, int limit)
              * it; the window's edge, or a turn that died mid-tools (some
              * parallel results missing), leaves it out: upstreams refuse
              * a tool call without its result */
-            if (!complete_group(m->r->pool, rows, i)) {
+            if (!complete_group(m->pool, rows, i)) {
                 continue;
             }
             in_group = 1;
@@ -385,7 +388,7 @@ const char *sse_memory_history_json(sse_memory_t *m)
 {
     apr_array_header_t *rows = select_rows(m, "sse_assistant_all",
                                            HISTORY_MAX);
-    sse_msgs_t *list = sse_msgs_create(m->r->pool);
+    sse_msgs_t *list = sse_msgs_create(m->pool);
     int i;
 
     if (!rows) {
@@ -405,10 +408,10 @@ const char *sse_memory_history_json(sse_memory_t *m)
         apr_time_exp_gmt(&t, row->created);
         apr_strftime(ts, &n, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &t);
         sse_msgs_add_history_entry(list, row->id, row->role, row->content,
-                                   apr_psprintf(m->r->pool, "%s.%03dZ", ts,
+                                   apr_psprintf(m->pool, "%s.%03dZ", ts,
                                                 t.tm_usec / 1000));
     }
-    return sse_msgs_dump(m->r->pool, list);
+    return sse_msgs_dump(m->pool, list);
 }
 
 int sse_memory_clear(sse_memory_t *m)
@@ -424,7 +427,7 @@ int sse_memory_clear(sse_memory_t *m)
         dbd_close(m->r->server, db);
         return -1;
     }
-    rc = apr_dbd_pvquery(db->driver, m->r->pool, db->handle, &nrows, st,
+    rc = apr_dbd_pvquery(db->driver, m->pool, db->handle, &nrows, st,
                          m->owner, m->key, m->conversation, NULL);
     if (rc) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r, SSE_LOGNO(00020)
@@ -441,7 +444,7 @@ static void on_tool_calls(void *ctx, const char *content,
     sse_memory_t *m = ctx;
 
     insert(m, "assistant", content, content ? strlen(content) : 0,
-           sse_json_tool_calls_new(m->r->pool, calls), NULL, "complete");
+           sse_json_tool_calls_new(m->pool, calls), NULL, "complete");
 }
 
 static void on_tool_result(void *ctx, const sse_tool_call_t *call,

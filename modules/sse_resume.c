@@ -59,7 +59,8 @@ static apr_status_t free_pending(void *data)
     return APR_SUCCESS;
 }
 
-sse_resume_t *sse_resume_create(request_rec *r, const sse_dir_conf_t *dc,
+sse_resume_t *sse_resume_create(request_rec *r, apr_pool_t *pool,
+                                const sse_dir_conf_t *dc,
                                 const char *msgid, const char *owner)
 {
     sse_resume_t *rs;
@@ -68,15 +69,15 @@ sse_resume_t *sse_resume_create(request_rec *r, const sse_dir_conf_t *dc,
         || sse_conf_resume_buffer(dc) == 0) {
         return NULL;
     }
-    rs = apr_pcalloc(r->pool, sizeof(*rs));
+    rs = apr_pcalloc(pool, sizeof(*rs));
     rs->r = r;
-    rs->msgid = apr_pstrdup(r->pool, msgid);
+    rs->msgid = apr_pstrdup(pool, msgid);
     rs->owner = owner;
     rs->cap = (apr_size_t)sse_conf_resume_buffer(dc);
     rs->grace = sse_conf_resume(dc) ? sse_conf_resume_grace(dc) : 0;
     rs->last_flush = apr_time_now();
-    apr_pool_create(&rs->scratch, r->pool);
-    apr_pool_cleanup_register(r->pool, rs, free_pending,
+    apr_pool_create(&rs->scratch, pool);
+    apr_pool_cleanup_register(pool, rs, free_pending,
                               apr_pool_cleanup_null);
     return rs;
 }
