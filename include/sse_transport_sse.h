@@ -31,7 +31,5 @@ int sse_transport_client_gone_probe(conn_rec *c, apr_time_t *last_probe);
 apr_status_t sse_transport_sse_error(sse_sink_t *sink, apr_pool_t *p,
                                      const sse_error_t *err);
 
-/* 1 when the client went away (a write failed or the connection aborted). */
-int sse_transport_sse_client_gone(sse_sink_t *sink);
 
 #endif

@@ -42,7 +42,6 @@ sse_upstream_state_e sse_upstream_feed(sse_upstream_parser_t *up,
  * error. */
 sse_upstream_state_e sse_upstream_finish(sse_upstream_parser_t *up);
 
-sse_upstream_state_e sse_upstream_state(const sse_upstream_parser_t *up);
 const sse_error_t *sse_upstream_error(const sse_upstream_parser_t *up);
 /* NULL until the upstream sent one. */
 const char *sse_upstream_finish_reason(const sse_upstream_parser_t *up);

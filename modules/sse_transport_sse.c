@@ -191,12 +191,6 @@ apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms)
     return rv == APR_SUCCESS ? pass(t) : rv;
 }
 
-int sse_transport_sse_client_gone(sse_sink_t *sink)
-{
-    sse_transport_t *t = (sse_transport_t *)sink;
-    return t->gone || t->r->connection->aborted;
-}
-
 void sse_transport_sse_set_resume(sse_sink_t *sink, sse_resume_t *resume)
 {
     ((sse_transport_t *)sink)->resume = resume;

@@ -283,11 +283,6 @@ sse_upstream_state_e sse_upstream_finish(sse_upstream_parser_t *up)
     return up->state;
 }
 
-sse_upstream_state_e sse_upstream_state(const sse_upstream_parser_t *up)
-{
-    return up->state;
-}
-
 const sse_error_t *sse_upstream_error(const sse_upstream_parser_t *up)
 {
     return &up->error;
