@@ -144,7 +144,7 @@ static const sse_dir_conf_t *local_endpoint(request_rec *r,
 static int proxy_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = sse_conf_dir(r);
-    const char *endpoint, *payload, *why, *owner, *cl, *value, *stream;
+    const char *endpoint, *payload, *why, *owner, *value, *stream;
     char id[SSE_ID_HEX_LEN + 1];
     char *body;
     apr_size_t len;
@@ -159,12 +159,6 @@ static int proxy_handler(request_rec *r)
     }
     if (!origin_allowed(r, dc)) {
         return refuse(r, HTTP_FORBIDDEN, "Origin missing or not allowed");
-    }
-    cl = apr_table_get(r->headers_in, "Content-Length");
-    if (cl && apr_atoi64(cl) > max) {
-        r->connection->keepalive = AP_CONN_CLOSE;
-        return refuse(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
-                      "body is larger than SSEAssistantMaxBody allows");
     }
     if ((rc = sse_handler_read_body(r, max, &body, &len)) != OK) {
         if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
@@ -315,7 +309,7 @@ static int stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = sse_conf_dir(r);
     const sse_dir_conf_t *target;
-    const char *id = NULL, *owner, *endpoint, *payload;
+    const char *id = NULL, *owner, *endpoint, *payload, *last_event_id;
     apr_size_t idlen = 0, len;
     char *value, *nl;
     sse_prompt_t prompt;
@@ -328,10 +322,10 @@ static int stream_handler(request_rec *r)
         apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
         return refuse(r, HTTP_METHOD_NOT_ALLOWED, "use GET");
     }
-    if (sse_resume_last_event_id(r)) {
+    if ((last_event_id = sse_resume_last_event_id(r))) {
         /* EventSource reconnects to the same URL: the slot is gone, the
          * turn's events are in the resume buffer */
-        return sse_resume_serve(r, dc, sse_resume_last_event_id(r));
+        return sse_resume_serve(r, dc, last_event_id);
     }
     if (r->args) {
         sse_form_get(r->pool, r->args, strlen(r->args), "id", &id, &idlen);

@@ -346,6 +346,7 @@ static int sse_assistant_handler(request_rec *r)
     sse_dir_conf_t *dc;
     sse_prompt_t prompt;
     sse_request_error_t perr;
+    const char *last_event_id;
     char *body = NULL;
     apr_size_t body_len = 0;
     int status;
@@ -364,8 +365,9 @@ static int sse_assistant_handler(request_rec *r)
     if (sse_transport_ws_requested(r)) {
         return sse_transport_ws_serve(r, dc);
     }
-    if (r->method_number == M_GET && sse_resume_last_event_id(r)) {
-        return sse_resume_serve(r, dc, sse_resume_last_event_id(r));
+    if (r->method_number == M_GET
+        && (last_event_id = sse_resume_last_event_id(r))) {
+        return sse_resume_serve(r, dc, last_event_id);
     }
 
     if (r->method_number == M_POST) {

@@ -247,23 +247,51 @@ static apr_status_t send_bytes(request_rec *r, apr_bucket_brigade *bb,
                                                         : APR_ECONNABORTED;
 }
 
+/* Reads the index of msgid; APR_EACCES when it belongs to another owner
+ * (or there is none), APR_NOTFOUND when absent. */
+static apr_status_t read_index(request_rec *r, apr_pool_t *p,
+                               const char *msgid, const char *owner,
+                               const char **state, int *batches)
+{
+    char *idx, *nl, *st;
+    apr_size_t len;
+    apr_status_t rv;
+
+    rv = sse_store_get(r->server, apr_pstrcat(p, "sse-rix:", msgid, NULL),
+                       SMALL_VALUE, &idx, &len, p);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (!owner || !(nl = strchr(idx, '\n'))) {
+        return APR_EACCES;
+    }
+    *nl = '\0';
+    if (strcmp(idx, owner)) {
+        return APR_EACCES;
+    }
+    st = nl + 1;
+    if (!(nl = strchr(st, '\n'))) {
+        return APR_EGENERAL;
+    }
+    *nl = '\0';
+    *state = st;
+    *batches = atoi(nl + 1);
+    return APR_SUCCESS;
+}
+
 /* 1 when msgid is a finished turn of owner with no event after seq. */
 static int nothing_left(request_rec *r, const char *msgid, apr_uint64_t seq,
                         const char *owner)
 {
-    char *idx, *batch;
-    apr_size_t len, blen;
+    const char *state;
+    char *batch;
+    apr_size_t blen;
     int n;
 
-    if (!owner || sse_store_get(r->server, apr_pstrcat(r->pool, "sse-rix:",
-                                                       msgid, NULL),
-                                SMALL_VALUE, &idx, &len, r->pool)
-                      != APR_SUCCESS
-        || strncmp(idx, owner, strlen(owner)) || idx[strlen(owner)] != '\n'
-        || strncmp(idx + strlen(owner) + 1, "done\n", 5)) {
+    if (read_index(r, r->pool, msgid, owner, &state, &n) != APR_SUCCESS
+        || strcmp(state, "done")) {
         return 0;
     }
-    n = atoi(idx + strlen(owner) + 6);
     if (n <= 0) {
         return 1;
     }
@@ -309,32 +337,26 @@ int sse_resume_serve(request_rec *r, const sse_dir_conf_t *dc,
     apr_pool_create(&scratch, r->pool);
     apr_pool_create(&bpool, r->pool);
     for (;;) {
-        char *idx, *state, *nl, *batch;
-        apr_size_t len, blen;
+        const char *state;
+        char *batch;
+        apr_size_t blen;
         int nbatches;
         apr_time_t now = apr_time_now();
+        apr_status_t rv;
 
         apr_pool_clear(scratch);
-        if (sse_store_get(r->server, apr_pstrcat(scratch, "sse-rix:", msgid,
-                                                 NULL), SMALL_VALUE, &idx,
-                          &len, scratch)
-            != APR_SUCCESS || !owner || !(nl = strchr(idx, '\n'))) {
-            return resume_error(r, dc, sink, "Cannot resume: unknown or "
-                                "expired stream");
-        }
-        *nl = '\0';
-        if (strcmp(idx, owner)) {
+        rv = read_index(r, scratch, msgid, owner, &state, &nbatches);
+        if (rv == APR_EACCES && owner) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SSE_LOGNO(00036)
                           "resume of %.10s refused: another owner", msgid);
+        }
+        if (rv == APR_EGENERAL) {
+            return resume_error(r, dc, sink, "Cannot resume: corrupt state");
+        }
+        if (rv != APR_SUCCESS) {
             return resume_error(r, dc, sink, "Cannot resume: unknown or "
                                 "expired stream");
         }
-        state = nl + 1;
-        if (!(nl = strchr(state, '\n'))) {
-            return resume_error(r, dc, sink, "Cannot resume: corrupt state");
-        }
-        *nl = '\0';
-        nbatches = atoi(nl + 1);
         if (!strcmp(state, "cut")) {
             return resume_error(r, dc, sink, "Cannot resume: the answer was "
                                 "longer than SSEAssistantResumeBuffer");

@@ -277,7 +277,12 @@ static apr_status_t ws_event(sse_sink_t *sink, const char *name,
 {
     ws_t *ws = (ws_t *)sink;
 
-    sse_event_write(&ws->es, ws->sse_bb, name, json, len);
+    if (ws->resume) {
+        sse_event_write(&ws->es, ws->sse_bb, name, json, len);
+    }
+    else {
+        ++ws->es.seq;
+    }
     frame_head(ws, name);
     apr_brigade_write(ws->pay_bb, NULL, NULL, json, len);
     apr_brigade_putc(ws->pay_bb, NULL, NULL, '}');
@@ -289,7 +294,13 @@ static apr_status_t ws_token(sse_sink_t *sink, const char *text,
 {
     ws_t *ws = (ws_t *)sink;
 
-    sse_event_write_token(&ws->es, ws->sse_bb, text, len);
+    /* the SSE copy is for resumes only: no formatting per token without */
+    if (ws->resume) {
+        sse_event_write_token(&ws->es, ws->sse_bb, text, len);
+    }
+    else {
+        ++ws->es.seq;
+    }
     frame_head(ws, "token");
     apr_brigade_puts(ws->pay_bb, NULL, NULL, "{\"text\":");
     sse_json_write_string(ws->pay_bb, text, len);
