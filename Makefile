@@ -28,7 +28,7 @@ GLUE_SRCS = modules/sse_conf.c modules/sse_handler.c \
             modules/sse_transport_sse.c modules/sse_owner.c \
             modules/sse_memory.c modules/sse_transport_json.c \
             modules/sse_store.c modules/sse_bridge.c modules/sse_resume.c \
-            modules/sse_transport_ws.c
+            modules/sse_transport_ws.c modules/sse_status.c
 HEADERS   = $(wildcard include/*.h)
 
 comma := ,

@@ -9,6 +9,7 @@
 #include "sse_handler.h"
 #include "sse_memory.h"
 #include "sse_owner.h"
+#include "sse_status.h"
 #include "sse_store.h"
 
 static void sse_register_hooks(apr_pool_t *p)
@@ -18,6 +19,7 @@ static void sse_register_hooks(apr_pool_t *p)
     sse_memory_register_hooks(p);
     sse_store_register_hooks(p);
     sse_bridge_register_hooks(p);
+    sse_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(sse_assistant) = {

@@ -7,9 +7,11 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
 
-plan tests => 9;
+plan tests => 13;
 
-# fill all 8 slots with silent streams
+# fill all 8 slots with silent streams, once the earlier tests' streams
+# have given theirs back
+is wait_streams(0, 5), 0, 'mod_status: no answer streaming';
 my $tag = uniq_tag();
 my @held;
 for (1 .. 8) {
@@ -18,20 +20,18 @@ for (1 .. 8) {
     push @held, $s if ($r->{events}[0]{event} // '') eq 'msgid';
 }
 is scalar(@held), 8, 'eight streams open';
+is open_streams(), 8, 'mod_status counts them';
+like http_raw(path => '/server-status')->{body}, qr{Answers streaming: 8 of 8},
+    '... on its HTML page too';
 my $busy = http_raw(path => '/chat?prompt=hi');
 is $busy->{status}, 503, 'ninth stream: 503';
 like $busy->{head}, qr{^Retry-After: \d+}mi, '503 carries Retry-After';
 like $busy->{body}, qr{"too_many_streams"}, '503 has a JSON error';
 close $_ for @held;
-wait_fake($tag, sub { ($_[0]{streams_open} // 1) == 0 }, 5);
-my $ok;
-for (1 .. 50) {     # slots are given back when the handlers notice
-    my $r = sse_get('/chat?prompt=hi');
-    $ok = $r->{status} == 200 && $r->{events}[-1]{json}{status} eq 'complete';
-    last if $ok;
-    Time::HiRes::sleep(0.1);
-}
-ok $ok, 'slots given back after the clients left';
+is wait_streams(0, 5), 0, 'slots given back after the clients left';
+my $after = sse_get('/chat?prompt=hi');
+ok $after->{status} == 200 && $after->{events}[-1]{json}{status} eq 'complete',
+    'a new stream is accepted';
 
 # heartbeats: SSEAssistantHeartbeat 1, upstream silent for 2.5 s
 my $r = sse_get('/chat-heartbeat?prompt=' . url_escape('!fake first_delay=2500 x'));

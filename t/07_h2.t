@@ -44,6 +44,6 @@ $tag = uniq_tag();
 $url = "http://$hp/chat?prompt=" . url_escape("!fake tokens=40,delay=200,tag=$tag hi");
 system 'curl', '-sS', '-N', '-o', '/dev/null', '--http2-prior-knowledge', '--max-time', '1', $url;
 my $left = time;
-$log = wait_fake($tag, sub { $_[0]{last}{state} ne 'streaming' }, 5);
+$log = wait_fake($tag, \&fake_ended, 5);
 ok $log->{last}{state} eq 'peer_closed' && $log->{last}{ended_at} - $left < 1.5,
    'h2: upstream cancelled when the client left';

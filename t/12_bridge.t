@@ -129,7 +129,7 @@ $s = sse_open(path => $res->{json}{stream}, headers => { Cookie => $cookie });
 sse_read_events($s, max_events => 3, timeout => 10);
 close $s;
 my $left = time;
-$log = wait_fake($tag, sub { $_[0]{last}{state} ne 'streaming' }, 5);
+$log = wait_fake($tag, \&fake_ended, 5);
 ok $log->{last}{state} eq 'peer_closed' && $log->{last}{ended_at} - $left < 1.0,
    'relay: target cancelled within 1 s of the client leaving';
 

@@ -64,7 +64,7 @@ like $r->{events}[0]{json}{message} // '', qr/unknown or expired/, 'unknown turn
 # no reconnect: cancelled upstream after the grace (3 s), not at once
 ($first, $tag, $cookie) = start('/chat-resume', 'tokens=100,delay=100', 2);
 my $left = time;
-$log = wait_fake($tag, sub { $_[0]{last}{state} ne 'streaming' }, 10);
+$log = wait_fake($tag, \&fake_ended, 10);
 is $log->{last}{state}, 'peer_closed', 'no reconnect: upstream cancelled';
 my $after = $log->{last}{ended_at} - $left;
 ok $after > 2.0 && $after < 5.0, sprintf('... after the grace (%.1f s)', $after);

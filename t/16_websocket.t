@@ -111,7 +111,7 @@ $ws->text(qq({"prompt":"!fake tokens=40,delay=200,tag=$tag long"}));
 $ws->read_frame(5) for 1 .. 3;
 $ws->close;
 my $left = time;
-my $log = wait_fake($tag, sub { $_[0]{last}{state} ne 'streaming' }, 5);
+my $log = wait_fake($tag, \&fake_ended, 5);
 ok $log->{last}{state} eq 'peer_closed' && $log->{last}{ended_at} - $left < 1.5,
    'client gone: upstream cancelled';
 

@@ -12,7 +12,8 @@ use Apache::Test ();
 use Apache::TestRequest ();
 
 our @EXPORT = qw(hostport sse_get sse_open sse_read_events fake_log
-                 wait_fake uniq_tag url_escape json_decode http_raw);
+                 wait_fake fake_state fake_ended uniq_tag url_escape json_decode http_raw
+                 open_streams wait_streams);
 
 my $json = JSON::PP->new->utf8->canonical;
 my $tagno = 0;
@@ -162,6 +163,31 @@ sub fake_log {
         $body = $out;
     }
     return $json->decode($body);
+}
+
+# State of the tag's latest upstream request; '' while none has arrived
+# (the msgid event goes out before the upstream is called).
+sub fake_state { $_[0]{last}{state} // '' }
+
+# The tag's latest upstream request is over (finished or closed by a side).
+sub fake_ended { fake_state($_[0]) =~ /^(?:finished|peer_closed|server_closed)$/ }
+
+# Answers streaming server-wide, from mod_status (-1 if it cannot tell).
+sub open_streams {
+    my $r = http_raw(path => '/server-status?auto', headers => { Accept => 'text/plain' });
+    return $r->{body} =~ /^SSEAssistantStreams: (\d+)/m ? $1 : -1;
+}
+
+# Waits until at most $n answers stream server-wide (slots are given back
+# when a handler notices its client left); returns the last count.
+sub wait_streams {
+    my ($n, $timeout) = @_;
+    my $end = time + ($timeout // 5);
+    while (1) {
+        my $open = open_streams();
+        return $open if ($open >= 0 && $open <= $n) || time > $end;
+        Time::HiRes::sleep(0.02);
+    }
 }
 
 # Polls the fake's log until cond returns true or timeout; returns the log.
