@@ -1,9 +1,4 @@
-/* One streamed upstream call. libcurl's multi_socket interface with our
- * own poll(): curl_easy_perform polls twice per read (its wait, then a
- * zero-timeout check before reading) and owns a wakeup socketpair; here
- * each token costs one poll and one read. */
-#include <errno.h>
-#include <poll.h>
+/* One streamed upstream call with libcurl's easy interface. */
 #include <string.h>
 
 #include <apr_strings.h>
@@ -14,25 +9,13 @@
 
 #include "sse_curl.h"
 
-/* An easy handle and the multi handle that drives it: the upstream
- * connection is cached in the multi, so they are pooled together. */
-typedef struct handle_t {
-    CURL *easy;
-    CURLM *multi;
-} handle_t;
-
 struct sse_curl_pool_t {
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;
 #endif
-    handle_t *idle;
+    CURL **idle;
     int nidle, max_idle;
 };
-
-/* at most this many sockets at once (happy eyeballs connects two) */
-#define MAX_SOCKETS 4
-/* while nothing happens, on_tick still runs this often */
-#define TICK_MS 250
 
 typedef struct transfer_t {
     CURL *h;
@@ -45,10 +28,6 @@ typedef struct transfer_t {
     char *kept;
     apr_size_t kept_len;
     const char *retry_after;
-    struct pollfd socks[MAX_SOCKETS];   /* what curl wants to wait for */
-    int nsocks;
-    int sock_overflow;
-    apr_time_t timer_at;                /* curl's next timeout, 0 = none */
 } transfer_t;
 
 static apr_status_t global_cleanup(void *unused)
@@ -73,23 +52,12 @@ const char *sse_curl_version(void)
     return curl_version();
 }
 
-static void handle_destroy(handle_t *hd)
-{
-    if (hd->multi) {
-        curl_multi_cleanup(hd->multi);
-    }
-    if (hd->easy) {
-        curl_easy_cleanup(hd->easy);
-    }
-    hd->easy = hd->multi = NULL;
-}
-
 static apr_status_t pool_cleanup(void *data)
 {
     sse_curl_pool_t *cp = data;
 
     while (cp->nidle > 0) {
-        handle_destroy(&cp->idle[--cp->nidle]);
+        curl_easy_cleanup(cp->idle[--cp->nidle]);
     }
     return APR_SUCCESS;
 }
@@ -99,7 +67,7 @@ sse_curl_pool_t *sse_curl_pool_create(apr_pool_t *p, int max_idle)
     sse_curl_pool_t *cp = apr_pcalloc(p, sizeof(*cp));
 
     cp->max_idle = max_idle > 0 ? max_idle : 1;
-    cp->idle = apr_pcalloc(p, sizeof(handle_t) * (apr_size_t)cp->max_idle);
+    cp->idle = apr_pcalloc(p, sizeof(CURL *) * (apr_size_t)cp->max_idle);
 #if APR_HAS_THREADS
     if (apr_thread_mutex_create(&cp->mutex, APR_THREAD_MUTEX_DEFAULT, p)
         != APR_SUCCESS) {
@@ -110,54 +78,43 @@ sse_curl_pool_t *sse_curl_pool_create(apr_pool_t *p, int max_idle)
     return cp;
 }
 
-static int handle_acquire(sse_curl_pool_t *cp, handle_t *hd)
+static CURL *handle_acquire(sse_curl_pool_t *cp)
 {
-    hd->easy = NULL;
-    hd->multi = NULL;
+    CURL *h = NULL;
+
     if (cp) {
 #if APR_HAS_THREADS
         apr_thread_mutex_lock(cp->mutex);
 #endif
         if (cp->nidle > 0) {
-            *hd = cp->idle[--cp->nidle];
+            h = cp->idle[--cp->nidle];
         }
 #if APR_HAS_THREADS
         apr_thread_mutex_unlock(cp->mutex);
 #endif
     }
-    if (!hd->easy) {
-        hd->easy = curl_easy_init();
-        hd->multi = curl_multi_init();
-        if (!hd->easy || !hd->multi) {
-            handle_destroy(hd);
-            return 0;
-        }
-    }
-    return 1;
+    return h ? h : curl_easy_init();
 }
 
 /* Only handles of clean transfers go back: their connection is reusable. */
-static void handle_release(sse_curl_pool_t *cp, handle_t *hd, int reusable)
+static void handle_release(sse_curl_pool_t *cp, CURL *h, int reusable)
 {
-    /* the callbacks' data lived on the caller's stack */
-    curl_multi_setopt(hd->multi, CURLMOPT_SOCKETFUNCTION, NULL);
-    curl_multi_setopt(hd->multi, CURLMOPT_SOCKETDATA, NULL);
-    curl_multi_setopt(hd->multi, CURLMOPT_TIMERFUNCTION, NULL);
-    curl_multi_setopt(hd->multi, CURLMOPT_TIMERDATA, NULL);
     if (cp && reusable) {
-        curl_easy_reset(hd->easy);
+        curl_easy_reset(h);
 #if APR_HAS_THREADS
         apr_thread_mutex_lock(cp->mutex);
 #endif
         if (cp->nidle < cp->max_idle) {
-            cp->idle[cp->nidle++] = *hd;
-            hd->easy = hd->multi = NULL;
+            cp->idle[cp->nidle++] = h;
+            h = NULL;
         }
 #if APR_HAS_THREADS
         apr_thread_mutex_unlock(cp->mutex);
 #endif
     }
-    handle_destroy(hd);
+    if (h) {
+        curl_easy_cleanup(h);
+    }
 }
 
 static void keep_bytes(transfer_t *t, const char *buf, apr_size_t len)
@@ -261,124 +218,6 @@ static long to_s(apr_interval_time_t t)
     return (t > 0 && s == 0) ? 1L : s;
 }
 
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *ud,
-                     void *sockp)
-{
-    transfer_t *t = ud;
-    int i;
-
-    (void)easy;
-    (void)sockp;
-    for (i = 0; i < t->nsocks && t->socks[i].fd != fd; ++i) {
-    }
-    if (what == CURL_POLL_REMOVE) {
-        if (i < t->nsocks) {
-            t->socks[i] = t->socks[--t->nsocks];
-        }
-        return 0;
-    }
-    if (i == t->nsocks) {
-        if (t->nsocks == MAX_SOCKETS) {
-            t->sock_overflow = 1;
-            return -1;
-        }
-        ++t->nsocks;
-    }
-    t->socks[i].fd = fd;
-    t->socks[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0)
-                                 | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *ud)
-{
-    transfer_t *t = ud;
-
-    (void)multi;
-    t->timer_at = timeout_ms < 0 ? 0
-                  : apr_time_now() + apr_time_from_msec(timeout_ms);
-    return 0;
-}
-
-/* Runs the transfer to its end; CURLE_OK or why it failed. */
-static CURLcode drive(transfer_t *t, CURLM *multi, CURL *easy)
-{
-    struct pollfd fds[MAX_SOCKETS];
-    CURLMsg *msg;
-    CURLcode cc = CURLE_OK;
-    CURLMcode mc;
-    int running = 1, nfds, n, i, left;
-
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, t);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, t);
-    if (curl_multi_add_handle(multi, easy) != CURLM_OK) {
-        return CURLE_FAILED_INIT;
-    }
-    mc = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    while (mc == CURLM_OK && running && !t->aborted && !t->sock_overflow) {
-        apr_time_t now = apr_time_now();
-        long wait = TICK_MS;
-
-        if (t->timer_at) {
-            apr_interval_time_t due = t->timer_at - now;
-            if (due < apr_time_from_msec(wait)) {
-                /* round up: waking before the timer is due does nothing */
-                wait = due <= 0 ? 0 : (long)((due + 999) / 1000);
-            }
-        }
-        /* fds may change inside curl calls: poll a copy */
-        nfds = t->nsocks;
-        memcpy(fds, t->socks, sizeof(fds[0]) * (apr_size_t)nfds);
-        n = poll(fds, (nfds_t)nfds, (int)wait);
-        if (n < 0 && errno != EINTR) {
-            cc = CURLE_RECV_ERROR;
-            break;
-        }
-        for (i = 0; n > 0 && i < nfds && mc == CURLM_OK; ++i) {
-            int mask = 0;
-            if (!fds[i].revents) {
-                continue;
-            }
-            if (fds[i].revents & (POLLIN | POLLHUP)) {
-                mask |= CURL_CSELECT_IN;
-            }
-            if (fds[i].revents & POLLOUT) {
-                mask |= CURL_CSELECT_OUT;
-            }
-            if (fds[i].revents & (POLLERR | POLLNVAL)) {
-                mask |= CURL_CSELECT_ERR;
-            }
-            mc = curl_multi_socket_action(multi, fds[i].fd, mask, &running);
-        }
-        if (mc == CURLM_OK && running && t->timer_at
-            && apr_time_now() >= t->timer_at) {
-            t->timer_at = 0;
-            mc = curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0,
-                                          &running);
-        }
-        /* curl's progress callback ticks on data; a silent upstream
-         * must not silence the tick (client gone, heartbeats) */
-        if (n == 0 && running && !t->aborted && t->call->on_tick
-            && t->call->on_tick(t->call->ctx)) {
-            t->aborted = 1;
-        }
-    }
-    if (mc != CURLM_OK || t->sock_overflow) {
-        cc = CURLE_FAILED_INIT;
-    }
-    while ((msg = curl_multi_info_read(multi, &left))) {
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy) {
-            cc = msg->data.result;
-        }
-    }
-    /* removing an unfinished transfer closes its connection: the cancel
-     * the upstream sees when our client left */
-    curl_multi_remove_handle(multi, easy);
-    return cc;
-}
-
 #define SSE_CURL_SETOPT(h, opt, val)                                       \
     do {                                                                   \
         if (!failed_opt && curl_easy_setopt(h, opt, val) != CURLE_OK) {    \
@@ -402,7 +241,6 @@ sse_curl_rc_e sse_curl_perform(sse_curl_pool_t *cp, apr_pool_t *p,
                                const sse_curl_call_t *call,
                                sse_curl_result_t *result)
 {
-    handle_t hd;
     CURL *h;
     CURLcode cc;
     struct curl_slist *headers = NULL;
@@ -417,12 +255,12 @@ sse_curl_rc_e sse_curl_perform(sse_curl_pool_t *cp, apr_pool_t *p,
     t.pool = p;
     errbuf[0] = '\0';
 
-    if (!handle_acquire(cp, &hd)) {
+    h = handle_acquire(cp);
+    if (!h) {
         sse_error_set(&result->error, "server_error", "curl_init",
                       "could not create an upstream connection handle");
         return SSE_CURL_FAILED;
     }
-    h = hd.easy;
     headers = curl_slist_append(headers, "Content-Type: application/json");
     headers = curl_slist_append(headers, "Accept: text/event-stream");
     /* no 100-continue round trip before the body */
@@ -468,12 +306,12 @@ sse_curl_rc_e sse_curl_perform(sse_curl_pool_t *cp, apr_pool_t *p,
                       "could not configure the upstream request (%s)",
                       failed_opt);
         curl_slist_free_all(headers);
-        handle_release(cp, &hd, 0);
+        handle_release(cp, h, 0);
         return SSE_CURL_FAILED;
     }
 
     t.h = h;
-    cc = drive(&t, hd.multi, h);
+    cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result->status);
     curl_slist_free_all(headers);
     result->retry_after = t.retry_after;
@@ -526,7 +364,7 @@ sse_curl_rc_e sse_curl_perform(sse_curl_pool_t *cp, apr_pool_t *p,
     else {
         rc = SSE_CURL_OK;
     }
-    handle_release(cp, &hd, rc == SSE_CURL_OK || rc == SSE_CURL_HTTP_ERROR
+    handle_release(cp, h, rc == SSE_CURL_OK || rc == SSE_CURL_HTTP_ERROR
                           || rc == SSE_CURL_NOT_A_STREAM);
     return rc;
 }
