@@ -23,7 +23,8 @@ APR_LIBS   := $(shell apr-1-config --link-ld --libs) $(shell apu-1-config --link
 CORE_SRCS = modules/sse_json.c modules/sse_event.c modules/sse_upstream.c \
             modules/sse_curl.c modules/sse_request.c modules/sse_id.c \
             modules/sse_limits.c modules/sse_turn.c modules/sse_tools.c \
-            modules/sse_tool_exec.c modules/sse_ws.c
+            modules/sse_tool_exec.c modules/sse_ws.c \
+            modules/sse_event_reader.c
 GLUE_SRCS = modules/sse_conf.c modules/sse_handler.c \
             modules/sse_transport_sse.c modules/sse_owner.c \
             modules/sse_memory.c modules/sse_transport_json.c \

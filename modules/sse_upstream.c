@@ -3,6 +3,7 @@
 
 #include <apr_strings.h>
 
+#include "sse_event_reader.h"
 #include "sse_tools.h"
 #include "sse_upstream.h"
 
@@ -10,14 +11,7 @@ struct sse_upstream_parser_t {
     apr_pool_t *pool;
     sse_upstream_token_fn *token_fn;
     void *ctx;
-    apr_size_t max_line;
-
-    char *line;                 /* the current, incomplete line */
-    apr_size_t line_len, line_cap;
-    char *data;                 /* "data:" lines of the current event */
-    apr_size_t data_len, data_cap;
-    int has_data;
-    int skip_lf;                /* last byte was CR: a leading LF belongs to it */
+    sse_event_reader_t *reader;
 
     sse_upstream_state_e state;
     sse_error_t error;
@@ -33,6 +27,9 @@ void sse_upstream_set_tool_calls(sse_upstream_parser_t *up,
     up->calls = calls;
 }
 
+static int on_event(void *ctx, const char *event, const char *data,
+                    apr_size_t len);
+
 sse_upstream_parser_t *sse_upstream_parser_create(apr_pool_t *p,
                                                   apr_size_t max_line,
                                                   sse_upstream_token_fn *fn,
@@ -43,11 +40,7 @@ sse_upstream_parser_t *sse_upstream_parser_create(apr_pool_t *p,
     up->pool = p;
     up->token_fn = fn;
     up->ctx = ctx;
-    up->max_line = max_line < 256 ? 256 : max_line;
-    up->line_cap = up->max_line < 4096 ? up->max_line : 4096;
-    up->line = apr_palloc(p, up->line_cap);
-    up->data_cap = up->line_cap;
-    up->data = apr_palloc(p, up->data_cap);
+    up->reader = sse_event_reader_create(p, max_line, on_event, up);
     return up;
 }
 
@@ -58,49 +51,19 @@ static sse_upstream_state_e fail(sse_upstream_parser_t *up, const char *type,
     return up->state = SSE_UPSTREAM_ERROR;
 }
 
-/* Grows buf to hold need bytes, doubling, within max_line. Growth happens
- * a handful of times per stream, so pool memory stays O(1) per token. */
-static int reserve(sse_upstream_parser_t *up, char **buf, apr_size_t *cap,
-                   apr_size_t used, apr_size_t need)
-{
-    apr_size_t ncap = *cap;
-    char *nbuf;
-
-    if (need <= *cap) {
-        return 1;
-    }
-    if (need > up->max_line) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    if (ncap > up->max_line) {
-        ncap = up->max_line;
-    }
-    nbuf = apr_palloc(up->pool, ncap);
-    memcpy(nbuf, *buf, used);
-    *buf = nbuf;
-    *cap = ncap;
-    return 1;
-}
-
-static sse_upstream_state_e dispatch(sse_upstream_parser_t *up)
+/* One event's data: "[DONE]" or a chat.completion.chunk (the event
+ * type is not looked at: OpenAI sends none). */
+static sse_upstream_state_e dispatch(sse_upstream_parser_t *up,
+                                     const char *data, apr_size_t len)
 {
     sse_chunk_t chunk;
     sse_json_rc_e rc;
     int stop = 0;
 
-    if (!up->has_data) {
-        return up->state;
-    }
-    up->has_data = 0;
-    if (up->data_len == 6 && !memcmp(up->data, "[DONE]", 6)) {
-        up->data_len = 0;
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
         return up->state = SSE_UPSTREAM_DONE;
     }
-    rc = sse_chunk_decode(&chunk, up->data, up->data_len);
-    up->data_len = 0;
+    rc = sse_chunk_decode(&chunk, data, len);
     if (rc == SSE_JSON_INVALID) {
         sse_chunk_release(&chunk);
         return fail(up, "upstream_error", "invalid_chunk",
@@ -156,107 +119,33 @@ static sse_upstream_state_e dispatch(sse_upstream_parser_t *up)
     return up->state;
 }
 
-/* One complete line (without its terminator). */
-static sse_upstream_state_e take_line(sse_upstream_parser_t *up,
-                                      const char *s, apr_size_t n)
+static int on_event(void *ctx, const char *event, const char *data,
+                    apr_size_t len)
 {
-    apr_size_t need;
+    sse_upstream_parser_t *up = ctx;
 
-    if (n == 0) {
-        return dispatch(up);
-    }
-    if (n < 5 || memcmp(s, "data:", 5)) {
-        return up->state;       /* comment, event:, id:, retry:, unknown */
-    }
-    s += 5;
-    n -= 5;
-    if (n && *s == ' ') {
-        ++s;
-        --n;
-    }
-    need = up->data_len + n + (up->has_data ? 1 : 0);
-    if (!reserve(up, &up->data, &up->data_cap, up->data_len, need)) {
+    (void)event;
+    return dispatch(up, data, len) != SSE_UPSTREAM_MORE;
+}
+
+static sse_upstream_state_e after_read(sse_upstream_parser_t *up,
+                                       sse_event_reader_rc_e rc)
+{
+    if (rc == SSE_EVENT_READER_TOO_BIG && up->state == SSE_UPSTREAM_MORE) {
         return fail(up, "upstream_error", "line_too_long",
-                    "upstream sent an event larger than "
+                    "upstream sent a line or event larger than "
                     "SSEAssistantMaxLineBytes");
     }
-    if (up->has_data) {
-        up->data[up->data_len++] = '\n';
-    }
-    memcpy(up->data + up->data_len, s, n);
-    up->data_len += n;
-    up->has_data = 1;
     return up->state;
 }
 
 sse_upstream_state_e sse_upstream_feed(sse_upstream_parser_t *up,
                                        const char *buf, apr_size_t len)
 {
-    apr_size_t i = 0, start;
-
     if (up->state != SSE_UPSTREAM_MORE) {
         return up->state;
     }
-    if (len && up->skip_lf) {
-        up->skip_lf = 0;
-        if (buf[0] == '\n') {
-            i = 1;
-        }
-    }
-    start = i;
-    while (i < len && up->state == SSE_UPSTREAM_MORE) {
-        const char *eol = NULL;
-        apr_size_t k;
-
-        for (k = i; k < len; ++k) {
-            if (buf[k] == '\n' || buf[k] == '\r') {
-                eol = buf + k;
-                break;
-            }
-        }
-        if (!eol) {
-            break;
-        }
-        if (up->line_len) {
-            /* the line began in an earlier piece */
-            if (!reserve(up, &up->line, &up->line_cap, up->line_len,
-                         up->line_len + (k - start))) {
-                return fail(up, "upstream_error", "line_too_long",
-                            "upstream sent a line longer than "
-                            "SSEAssistantMaxLineBytes");
-            }
-            memcpy(up->line + up->line_len, buf + start, k - start);
-            up->line_len += k - start;
-            take_line(up, up->line, up->line_len);
-            up->line_len = 0;
-        }
-        else {
-            take_line(up, buf + start, k - start);
-        }
-        i = k + 1;
-        if (*eol == '\r') {
-            if (i < len) {
-                if (buf[i] == '\n') {
-                    ++i;
-                }
-            }
-            else {
-                up->skip_lf = 1;
-            }
-        }
-        start = i;
-    }
-    if (up->state == SSE_UPSTREAM_MORE && start < len) {
-        if (!reserve(up, &up->line, &up->line_cap, up->line_len,
-                     up->line_len + (len - start))) {
-            return fail(up, "upstream_error", "line_too_long",
-                        "upstream sent a line longer than "
-                        "SSEAssistantMaxLineBytes");
-        }
-        memcpy(up->line + up->line_len, buf + start, len - start);
-        up->line_len += len - start;
-    }
-    return up->state;
+    return after_read(up, sse_event_reader_feed(up->reader, buf, len));
 }
 
 sse_upstream_state_e sse_upstream_finish(sse_upstream_parser_t *up)
@@ -264,23 +153,17 @@ sse_upstream_state_e sse_upstream_finish(sse_upstream_parser_t *up)
     if (up->state != SSE_UPSTREAM_MORE) {
         return up->state;
     }
-    if (up->line_len) {
-        take_line(up, up->line, up->line_len);
-        up->line_len = 0;
+    if (after_read(up, sse_event_reader_finish(up->reader))
+        != SSE_UPSTREAM_MORE) {
+        return up->state;
     }
-    if (up->state == SSE_UPSTREAM_MORE && up->has_data) {
-        dispatch(up);
+    if (up->finish_reason[0]) {
+        /* LiteLLM and others may omit [DONE] after a finished answer */
+        return up->state = SSE_UPSTREAM_DONE;
     }
-    if (up->state == SSE_UPSTREAM_MORE) {
-        if (up->finish_reason[0]) {
-            /* LiteLLM and others may omit [DONE] after a finished answer */
-            return up->state = SSE_UPSTREAM_DONE;
-        }
-        return fail(up, "upstream_error", "upstream_closed",
-                    "upstream closed the stream before the answer was "
-                    "finished");
-    }
-    return up->state;
+    return fail(up, "upstream_error", "upstream_closed",
+                "upstream closed the stream before the answer was "
+                "finished");
 }
 
 const sse_error_t *sse_upstream_error(const sse_upstream_parser_t *up)
