@@ -20,6 +20,7 @@
 #include "sse_conf.h"
 #include "sse_curl.h"
 #include "sse_event.h"
+#include "sse_event_reader.h"
 #include "sse_handler.h"
 #include "sse_id.h"
 #include "sse_json.h"
@@ -217,54 +218,75 @@ static int stream_error(request_rec *r, const sse_dir_conf_t *dc,
 }
 
 typedef struct relay_t {
-    request_rec *r;
-    apr_bucket_brigade *bb;
-    apr_time_t last_probe;
-    int gone;
+    sse_sink_t *sink;
+    sse_event_reader_t *reader;
+    int gone;                   /* client left, no resume grace left */
+    int bad_event;              /* an event our writer refuses (NUL) */
+    int too_big;
 } relay_t;
+
+/* Each target event goes out with our own id (so a reconnect can resume
+ * it from the store); type and data stay as the target sent them. */
+static int relay_event(void *ud, const char *event, const char *data,
+                       apr_size_t len)
+{
+    relay_t *rl = ud;
+    apr_status_t rv = rl->sink->event(rl->sink, event, data, len);
+
+    if (rv == APR_ECONNABORTED) {
+        rl->gone = 1;
+    }
+    else if (rv != APR_SUCCESS) {
+        rl->bad_event = 1;
+    }
+    return rv != APR_SUCCESS;
+}
 
 static int relay_data(void *ud, const char *buf, apr_size_t len)
 {
     relay_t *rl = ud;
 
-    apr_brigade_write(rl->bb, NULL, NULL, buf, len);
-    APR_BRIGADE_INSERT_TAIL(rl->bb, apr_bucket_flush_create(
-                                        rl->r->connection->bucket_alloc));
-    if (ap_pass_brigade(rl->r->output_filters, rl->bb) != APR_SUCCESS
-        || rl->r->connection->aborted) {
-        rl->gone = 1;
+    if (sse_event_reader_feed(rl->reader, buf, len)
+        == SSE_EVENT_READER_TOO_BIG) {
+        rl->too_big = 1;
     }
-    apr_brigade_cleanup(rl->bb);
-    return rl->gone;
+    return rl->gone || rl->bad_event || rl->too_big;
 }
 
 static int relay_tick(void *ud)
 {
     relay_t *rl = ud;
 
-    if (!rl->gone) {
-        rl->gone = sse_transport_client_gone_probe(rl->r->connection,
-                                                   &rl->last_probe);
+    if (rl->sink->tick(rl->sink)) {
+        rl->gone = 1;
     }
     return rl->gone;
 }
 
-/* An allowlisted external endpoint: POST the payload, relay 1:1. */
+/* An allowlisted external endpoint: POST the payload, relay its events. */
 static int relay(request_rec *r, const sse_dir_conf_t *dc, const char *url,
-                 const char *payload)
+                 const char *payload, const char *owner)
 {
     sse_runtime_t *rt = sse_conf_runtime(r->server);
     const char *cookie = apr_table_get(r->headers_in, "Cookie");
     const char *headers[2] = { NULL, NULL };
+    char msgid[SSE_MSGID_LEN + 1];
+    sse_resume_t *resume;
     sse_curl_call_t call;
     sse_curl_result_t res;
     sse_curl_rc_e rc;
+    sse_error_t err;
     relay_t rl;
 
+    if (sse_id_random(msgid, sizeof(msgid), "msg_") != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SSE_LOGNO(00041)
+                      "POST-SSE relay: cannot generate an id");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     memset(&rl, 0, sizeof(rl));
-    rl.r = r;
-    rl.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    rl.last_probe = apr_time_now();
+    rl.reader = sse_event_reader_create(r->pool,
+                                        (apr_size_t)sse_conf_max_line(dc),
+                                        relay_event, &rl);
     if (cookie) {
         headers[0] = apr_pstrcat(r->pool, "Cookie: ", cookie, NULL);
     }
@@ -283,25 +305,49 @@ static int relay(request_rec *r, const sse_dir_conf_t *dc, const char *url,
     call.ctx = &rl;
 
     /* headers now: a slow target must not leave the browser waiting */
-    sse_transport_sse_create(r, "msg_relay", 0);
-    relay_data(&rl, "", 0);
+    rl.sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
+    resume = sse_resume_create(r, r->pool, dc, msgid, owner);
+    sse_resume_start(resume);
+    sse_transport_sse_set_resume(rl.sink, resume);
+    if (sse_transport_sse_open(rl.sink, sse_conf_retry_ms(dc))
+        != APR_SUCCESS) {
+        sse_resume_finish(resume);
+        return OK;
+    }
     rc = sse_curl_perform(rt->curl_pool, r->pool, &call, &res);
+    if (rc == SSE_CURL_OK && !rl.gone) {
+        /* a last event without its blank line */
+        sse_event_reader_finish(rl.reader);
+    }
     if (rl.gone) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00031)
                       "POST-SSE relay: client went away; target cancelled");
-        return OK;
+        r->connection->keepalive = AP_CONN_CLOSE;
     }
-    if (rc != SSE_CURL_OK) {
-        if (rc == SSE_CURL_NOT_A_STREAM) {
-            sse_error_set(&res.error, "upstream_error", "not_a_stream",
+    else if (rl.too_big || rl.bad_event || rc != SSE_CURL_OK) {
+        if (rl.too_big) {
+            sse_error_set(&err, "upstream_error", "line_too_long",
+                          "the target sent an event larger than "
+                          "SSEAssistantMaxLineBytes");
+        }
+        else if (rl.bad_event) {
+            sse_error_set(&err, "upstream_error", "invalid_event",
+                          "the target sent an event that cannot be relayed "
+                          "(a NUL byte)");
+        }
+        else if (rc == SSE_CURL_NOT_A_STREAM) {
+            sse_error_set(&err, "upstream_error", "not_a_stream",
                           "the target did not answer with an event stream");
+        }
+        else {
+            err = res.error;
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SSE_LOGNO(00032)
                       "POST-SSE relay to %s failed: %s",
-                      sse_curl_url_origin(r->pool, url), res.error.message);
-        sse_transport_sse_error(sse_transport_sse_create(r, "msg_relay", 0),
-                                r->pool, &res.error);
+                      sse_curl_url_origin(r->pool, url), err.message);
+        sse_transport_sse_error(rl.sink, r->pool, &err);
     }
+    sse_resume_finish(resume);
     return OK;
 }
 
@@ -375,7 +421,7 @@ static int stream_handler(request_rec *r)
         return stream_error(r, dc, "endpoint not allowed",
                             "endpoint_not_allowed");
     }
-    return relay(r, dc, endpoint, payload);
+    return relay(r, dc, endpoint, payload, owner);
 }
 
 static int bridge_handler(request_rec *r)

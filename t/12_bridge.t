@@ -9,7 +9,7 @@ use lib "$FindBin::Bin/lib";
 use SSETest;
 use Time::HiRes qw(time);
 
-plan tests => 52;
+plan tests => 55;
 
 my $hp = hostport();
 my $origin = "http://$hp";
@@ -119,7 +119,22 @@ my @chunks = grep { ($_->{data} // '') =~ /chat\.completion\.chunk/ && $_->{data
 is scalar(@chunks), 4, 'relay: four upstream chunks relayed as they are';
 cmp_ok(($chunks[3]{t} // 0) - ($chunks[0]{t} // 9e9), '>=', 0.675, 'relay: incremental');
 ok((grep { ($_->{data} // '') eq '[DONE]' } @{ $r->{events} }), 'relay: [DONE] relayed');
+my @rids = map { $_->{id} // '' } @{ $r->{events} };
+my ($rmsg) = $rids[0] =~ /^(msg_[0-9a-f]{32}):1$/;
+ok $rmsg && "@rids" eq join(' ', map { "$rmsg:$_" } 1 .. @rids),
+   'relay: every event carries the module\'s id, in order (for resumes)';
 like fake_log($tag)->{last}{body}{messages}[0]{content}, qr/relay me/, 'relay: payload POSTed to the target';
+
+# a relayed event over SSEAssistantMaxLineBytes (4096 there): an error
+# event naming the limit, then done
+$res = post(payload("$fake/v1/chat/completions",
+                    { model => 'fake:tokens=2,text=' . ('x' x 5000), stream => JSON::PP::true(),
+                      messages => [ { role => 'user', content => 'x' } ] }), path => '/postsse-resume');
+$r = stream($res->{json}{stream}, $cookie);
+my ($too_big) = grep { $_->{event} eq 'error' } @{ $r->{events} };
+like $too_big && $too_big->{json}{message} // '', qr/larger than SSEAssistantMaxLineBytes/,
+     'relay: an event over the cap ends in an error event';
+is $r->{events}[-1]{json}{status}, 'error', '... and done error';
 
 $tag = uniq_tag();
 $res = post(payload("$fake/v1/chat/completions",

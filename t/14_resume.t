@@ -8,9 +8,10 @@ use Apache::Test qw(-withtestmore);
 use FindBin ();
 use lib "$FindBin::Bin/lib";
 use SSETest;
+use JSON::PP ();
 use Time::HiRes qw(time);
 
-plan tests => 20;
+plan tests => 25;
 
 sub start {
     my ($path, $fake, $k, %h) = @_;
@@ -84,3 +85,28 @@ is scalar(grep { $_->{event} eq 'token' } @{ $r->{events} }), 5, 'bridge: the mi
 is $r->{events}[-1]{json}{status}, 'complete', 'bridge: done';
 is join('', map { $_->{json}{text} // '' } grep { $_->{event} eq 'token' } @{ $first->{events} }, @{ $r->{events} }),
    join('', map { "tok$_ " } 1 .. 8), 'bridge: whole answer once';
+
+# a relayed external stream resumes too: the target is asked once, every
+# chunk arrives once, in order, then [DONE]
+$tag = uniq_tag();
+my $fake = "http://127.0.0.1:$ENV{FAKE_UPSTREAM_PORT}";
+$body = JSON::PP->new->canonical->encode({
+    endpoint => "$fake/v1/chat/completions",
+    payload  => { model => "fake:tokens=8,delay=150,tag=$tag", stream => JSON::PP::true(),
+                  messages => [ { role => 'user', content => 'relay and resume' } ] } });
+$p = http_raw(path => '/postsse-resume', method => 'POST', body => $body,
+              headers => { 'Content-Type' => 'application/json', Origin => "http://$hp" });
+$j = json_decode($p->{body});
+($cookie) = $p->{head} =~ /^Set-Cookie: (sse_owner=[0-9a-f]+)/mi;
+$s = sse_open(path => $j->{stream}, headers => { Cookie => $cookie });
+$first = sse_read_events($s, max_events => 3, timeout => 10);
+close $s;
+is scalar(@{ $first->{events} }), 3, 'relay: three events before the drop';
+$r = sse_get($j->{stream}, headers => { Cookie => $cookie, 'Last-Event-ID' => $first->{events}[-1]{id} }, timeout => 15);
+my @all = (@{ $first->{events} }, @{ $r->{events} });
+($msgid) = ($all[0]{id} // '') =~ /^(msg_[0-9a-f]+):/;
+is_deeply [ map { $_->{id} } @all ], [ map { "$msgid:$_" } 1 .. @all ], 'relay: ids continue, none twice';
+my @texts = map { /"content":"([^"]*)"/ ? $1 : () } map { $_->{data} // '' } @all;
+is join('', @texts), join('', map { "tok$_ " } 1 .. 8), 'relay: every chunk once, in order';
+is $all[-1]{data}, '[DONE]', 'relay: ends with [DONE]';
+is fake_log($tag)->{requests}, 1, 'relay: the target was asked once';
