@@ -12,7 +12,7 @@ out=build/fuzz
 mkdir -p "$out" fuzz/crashes
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude $(apr-1-config --includes --cppflags) $(apu-1-config --includes) $(pkg-config --cflags libcurl jansson)"
 libs="$(apr-1-config --link-ld --libs) $(apu-1-config --link-ld --libs) $(pkg-config --libs jansson)"
-core="modules/sse_json.c modules/sse_upstream.c modules/sse_event_reader.c modules/sse_request.c"
+core="modules/sse_json.c modules/sse_upstream.c modules/sse_event_reader.c modules/sse_tools.c modules/sse_request.c"
 status=0
 for target in upstream request; do
     # shellcheck disable=SC2086
