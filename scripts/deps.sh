@@ -9,7 +9,7 @@ apache2 apache2-dev
 libcurl4-openssl-dev libjansson-dev
 libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql postgresql
 libapache2-mod-perl2 libwww-perl
-nghttp2-client redis-server
+nghttp2-client redis-server memcached
 chromium nodejs npm
 "
 
