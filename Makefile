@@ -5,6 +5,9 @@ HTTPD    ?= $(shell $(APXS) -q SBINDIR 2>/dev/null)/$(shell $(APXS) -q TARGET 2>
 CC       ?= cc
 WERROR   ?= 1
 DESTCONF ?= /etc/apache2/mods-available
+# packagers: make install DESTDIR=debian/tmp
+DESTDIR  ?=
+LIBEXECDIR := $(shell $(APXS) -q LIBEXECDIR 2>/dev/null)
 
 WARN = -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes \
        -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
@@ -79,9 +82,10 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRCS) $(HEADERS)
 unit: check-core $(UNIT_TESTS)
 	ASAN_OPTIONS=detect_leaks=1 prove -e '' $(UNIT_TESTS)
 
-guards:
+guards: $(MODULE)
 	@sh t/guards/check_directives.sh
 	@sh t/guards/check_lognos.sh
+	@sh t/guards/check_install.sh
 
 apache-test: all
 	perl t/TEST.PL -clean >/dev/null 2>&1 || true
@@ -98,9 +102,10 @@ bench: all
 	sh bench/run.sh
 
 install: $(MODULE)
-	$(APXS) -i -n sse_assistant $(MODULE)
-	install -d $(DESTCONF)
-	install -m 644 conf/sse_assistant.load conf/sse_assistant.conf $(DESTCONF)/
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DESTCONF)
+	$(APXS) -S LIBEXECDIR=$(DESTDIR)$(LIBEXECDIR) -i -n sse_assistant $(MODULE)
+	install -m 644 conf/sse_assistant.load conf/sse_assistant.conf \
+	    $(DESTDIR)$(DESTCONF)/
 
 fuzz:
 	sh fuzz/run.sh
