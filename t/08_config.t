@@ -1,5 +1,8 @@
 # Bad directive values are refused at startup with a message naming the
 # directive (httpd -t on a scratch config; the test server is not touched).
+# Also: make install DESTDIR=<temp> installs the module, .load and the
+# annotated .conf under it, and httpd -t accepts them as a2enmod enables
+# them.
 use strict;
 use warnings FATAL => 'all';
 use Apache::Test qw(-withtestmore);
@@ -26,11 +29,12 @@ my @cases = (
     [ 'SSEAssistantModel ""',                     qr/SSEAssistantModel takes one argument/ ],
 );
 
-plan tests => 2 + @cases;
+plan tests => 2 + @cases + 5;
 
 my $dir = tempdir(CLEANUP => 1);
 sub check {
-    my ($directive) = @_;
+    my ($directive, $load) = @_;
+    $load //= qq(LoadModule sse_assistant_module "$so");
     open my $fh, '>', "$dir/httpd.conf" or die $!;
     print $fh <<"CONF";
 ServerRoot "$dir"
@@ -40,7 +44,7 @@ DefaultRuntimeDir "$dir"
 ErrorLog "$dir/error_log"
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule sse_assistant_module "$so"
+$load
 $directive
 CONF
     close $fh;
@@ -55,3 +59,17 @@ for my $c (@cases) {
     ($rc, $out) = check($c->[0]);
     ok $rc != 0 && $out =~ $c->[1], "refused: $c->[0]" or diag $out;
 }
+
+# make install into a temp dir: nothing outside it, httpd takes the result
+my $dest = "$dir/dest";
+my $log = `make -s -C "$top" install DESTDIR="$dest" 2>&1`;
+is $?, 0, 'make install DESTDIR=... succeeds' or diag $log;
+my %installed = (so   => "$mods/mod_sse_assistant.so",
+                 load => '/etc/apache2/mods-available/sse_assistant.load',
+                 conf => '/etc/apache2/mods-available/sse_assistant.conf');
+ok -f "$dest$installed{$_}", "installs $installed{$_}" for qw(so load conf);
+open my $lf, '<', "$dest$installed{load}" or die $!;
+my $load = do { local $/; <$lf> };
+$load =~ s{\Q$installed{so}\E}{$dest$installed{so}};
+($rc, $out) = check(qq(Include "$dest$installed{conf}"), $load);
+ok $rc == 0 && $out =~ /Syntax OK/, 'httpd -t accepts the installed .load and .conf' or diag $out;
