@@ -4,6 +4,7 @@
 
 #include <httpd.h>
 
+#include "sse_conf.h"
 #include "sse_json.h"
 #include "sse_sink.h"
 
@@ -15,10 +16,15 @@ sse_sink_t *sse_transport_sse_create(request_rec *r, const char *msgid,
 /* Sends the headers, "retry:" and an opening comment, flushed. */
 apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms);
 
-/* Record every event for Last-Event-ID resumes (see sse_resume.h). */
+/* A turn's stream: the sink for msgid with dc's heartbeat, every event
+ * recorded for Last-Event-ID resumes (sse_resume.h; *resume NULL when
+ * off), opened with dc's retry. NULL when the client left before the
+ * stream opened; the recording is finished then. */
 struct sse_resume_t;
-void sse_transport_sse_set_resume(sse_sink_t *sink,
-                                  struct sse_resume_t *resume);
+sse_sink_t *sse_transport_sse_start_turn(request_rec *r,
+                                         const sse_dir_conf_t *dc,
+                                         const char *msgid, const char *owner,
+                                         struct sse_resume_t **resume);
 
 /* HTTP/1.x: 1 when the client closed its connection (a MSG_PEEK on the
  * socket; pending bytes count as alive). Shared by every transport. */

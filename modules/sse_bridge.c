@@ -305,13 +305,8 @@ static int relay(request_rec *r, const sse_dir_conf_t *dc, const char *url,
     call.ctx = &rl;
 
     /* headers now: a slow target must not leave the browser waiting */
-    rl.sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
-    resume = sse_resume_create(r, r->pool, dc, msgid, owner);
-    sse_resume_start(resume);
-    sse_transport_sse_set_resume(rl.sink, resume);
-    if (sse_transport_sse_open(rl.sink, sse_conf_retry_ms(dc))
-        != APR_SUCCESS) {
-        sse_resume_finish(resume);
+    rl.sink = sse_transport_sse_start_turn(r, dc, msgid, owner, &resume);
+    if (!rl.sink) {
         return OK;
     }
     rc = sse_curl_perform(rt->curl_pool, r->pool, &call, &res);

@@ -282,12 +282,8 @@ int sse_handler_turn(request_rec *r, const sse_dir_conf_t *dc,
         sink = sse_transport_json_create(r);
     }
     else {
-        sink = sse_transport_sse_create(r, msgid, sse_conf_heartbeat(dc));
-        resume = sse_resume_create(r, r->pool, dc, msgid, owner);
-        sse_resume_start(resume);
-        sse_transport_sse_set_resume(sink, resume);
-        if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc))
-            != APR_SUCCESS) {
+        sink = sse_transport_sse_start_turn(r, dc, msgid, owner, &resume);
+        if (!sink) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SSE_LOGNO(00005)
                           "client gone before the stream opened");
             return OK;

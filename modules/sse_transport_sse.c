@@ -191,9 +191,22 @@ apr_status_t sse_transport_sse_open(sse_sink_t *sink, int retry_ms)
     return rv == APR_SUCCESS ? pass(t) : rv;
 }
 
-void sse_transport_sse_set_resume(sse_sink_t *sink, sse_resume_t *resume)
+sse_sink_t *sse_transport_sse_start_turn(request_rec *r,
+                                         const sse_dir_conf_t *dc,
+                                         const char *msgid, const char *owner,
+                                         sse_resume_t **resume)
 {
-    ((sse_transport_t *)sink)->resume = resume;
+    sse_sink_t *sink = sse_transport_sse_create(r, msgid,
+                                                sse_conf_heartbeat(dc));
+
+    *resume = sse_resume_create(r, r->pool, dc, msgid, owner);
+    sse_resume_start(*resume);
+    ((sse_transport_t *)sink)->resume = *resume;
+    if (sse_transport_sse_open(sink, sse_conf_retry_ms(dc)) != APR_SUCCESS) {
+        sse_resume_finish(*resume);
+        return NULL;
+    }
+    return sink;
 }
 
 apr_status_t sse_transport_sse_error(sse_sink_t *sink, apr_pool_t *p,
